@@ -64,14 +64,14 @@ yaml_path() { # quote a path for YAML when it needs it
   if [[ $1 =~ ^[A-Za-z0-9_./-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\'}"; fi
 }
 
+# Long syntax on purpose: unlike the short one, it refuses a missing source
+# instead of creating a directory in its place.
 bind_mount() { # source target
   cat <<MOUNT
       - type: bind
         source: $(yaml_path "$1")
         target: $2
         read_only: true
-        bind:
-          create_host_path: false
 MOUNT
 }
 

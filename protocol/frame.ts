@@ -31,9 +31,9 @@ export class FrameDecoder {
     this.#limits = limits;
   }
 
-  /** Bytes received but not yet returned as frames. */
+  /** Bytes received but not yet returned as frames (a parsed pending header counts). */
   get buffered(): number {
-    return this.#buffered;
+    return this.#buffered + (this.#pending ? HEADER_SIZE : 0);
   }
 
   /** Feeds a chunk; returns every frame it completes. Throws ProtocolError on bad input. */
@@ -65,6 +65,7 @@ export class FrameDecoder {
       this.#failure = error as ProtocolError;
       this.#chunks = [];
       this.#buffered = 0;
+      this.#pending = null;
       throw error;
     }
     return frames;
@@ -90,6 +91,8 @@ export class FrameDecoder {
 
   /** Removes exactly `n` buffered bytes (n <= buffered). */
   #take(n: number): Buffer {
+    // An empty body may complete with nothing buffered (e.g. WinnersRequest, empty Echo).
+    if (n === 0) return Buffer.alloc(0);
     const first = this.#chunks[0]!;
     if (first.length >= n) {
       this.#buffered -= n;

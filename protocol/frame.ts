@@ -36,7 +36,17 @@ export class FrameDecoder {
     return this.#buffered + (this.#pending ? HEADER_SIZE : 0);
   }
 
-  /** Feeds a chunk; returns every frame it completes. Throws ProtocolError on bad input. */
+  /** The error that stopped this decoder, once it met bad input. */
+  get failure(): ProtocolError | null {
+    return this.#failure;
+  }
+
+  /**
+   * Feeds a chunk; returns every frame it completes. Bad input throws
+   * ProtocolError — unless whole frames came before it in the same call:
+   * those are returned first (they were valid), `failure` is set, and the
+   * next push() or end() throws.
+   */
   push(chunk: Buffer): Frame[] {
     if (this.#failure) throw this.#failure;
     if (chunk.length > 0) {
@@ -66,7 +76,7 @@ export class FrameDecoder {
       this.#chunks = [];
       this.#buffered = 0;
       this.#pending = null;
-      throw error;
+      if (frames.length === 0) throw error;
     }
     return frames;
   }

@@ -121,9 +121,14 @@ t.test('unknown type', async (t) => {
     }
   });
 
-  t.test('is detected at the start of a later frame in the same chunk', async (t) => {
+  t.test('after valid frames in the same chunk: those frames first, then the failure', async (t) => {
     const decoder = new FrameDecoder(CLIENT_FRAME_LIMITS);
-    t.throws(() => decoder.push(Buffer.concat([done(1), Buffer.from([0x42])])), { code: ErrorCode.UnknownType });
+    const frames = decoder.push(Buffer.concat([done(1), Buffer.from([0x42])]));
+    t.equal(frames.length, 1, 'the valid Done frame is delivered');
+    t.equal(frames[0]!.type, MessageType.Done);
+    t.equal(decoder.failure?.code, ErrorCode.UnknownType, 'the failure is recorded');
+    t.throws(() => decoder.push(Buffer.alloc(0)), { code: ErrorCode.UnknownType }, 'the next push throws it');
+    t.throws(() => decoder.end(), { code: ErrorCode.UnknownType }, 'and so does end()');
   });
 
   t.test('a server-only type sent to a server is unknown', async (t) => {

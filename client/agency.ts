@@ -1,0 +1,249 @@
+/**
+ * One agency's run: connect (with retries), say Hello, resume after the bets
+ * the central already holds, stream the file in pipelined batches, say Done,
+ * ask for the winners. A dropped connection is not fatal: the agency
+ * reconnects and resumes from the central's count, so every bet is stored
+ * exactly once.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../common/logger.js';
+import {
+  encodeBetBatch,
+  encodeDone,
+  encodeHello,
+  encodeWinnersRequest,
+  ErrorCode,
+  errorCodeName,
+  MessageType,
+  NONCE_BYTES,
+  PROTOCOL_VERSION,
+  type Bet,
+  type ServerMessage,
+  type Welcome,
+} from '../protocol/index.js';
+import { Batcher } from './batcher.js';
+import { readBetRows } from './bet-source.js';
+import type { ClientConfig } from './config.js';
+import { Connection, ConnectionError } from './connection.js';
+
+/** The run cannot succeed; exit code 1. */
+export class AgencyError extends Error {
+  override readonly name = 'AgencyError';
+}
+
+/** Error codes after which trying again later can succeed. */
+const RETRIABLE = new Set<number>([ErrorCode.AgencyBusy, ErrorCode.ShuttingDown, ErrorCode.TooManyConnections, ErrorCode.IdleTimeout]);
+
+export interface AgencyResult {
+  readonly winners: readonly string[];
+  readonly sent: number;
+  readonly rejected: number;
+  readonly invalidRows: number;
+}
+
+/** What the run should send: the whole file, or one bet from the environment. */
+export type BetInput = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'single'; readonly bet: Bet };
+
+interface Progress {
+  sent: number;
+  rejected: number;
+  invalidRows: number;
+}
+
+export class Agency {
+  #connection: Connection | null = null;
+
+  constructor(
+    private readonly config: ClientConfig,
+    private readonly input: BetInput,
+    private readonly logger: Logger,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** Runs to the end; throws AgencyError when it cannot. */
+  async run(): Promise<AgencyResult> {
+    let failures = 0;
+    for (;;) {
+      const progress: Progress = { sent: 0, rejected: 0, invalidRows: 0 };
+      try {
+        const connection = await this.#connect();
+        const winners = await this.#session(connection, progress);
+        return { winners, ...progress };
+      } catch (error) {
+        if (this.signal.aborted) throw error;
+        if (!(error instanceof ConnectionError) && !(error instanceof RetryLater)) throw error;
+        failures = progress.sent > 0 ? 1 : failures + 1;
+        if (failures >= this.config.loopAmount) {
+          throw new AgencyError(`gave up after ${failures} failed attempts: ${error.message}`);
+        }
+        this.logger.warning('session', 'in_progress', { client_id: this.config.id, error: error.message, retry_in: this.config.loopPeriod });
+        await this.#sleep(this.config.loopPeriodMs);
+      } finally {
+        this.close();
+      }
+    }
+  }
+
+  /** Closes the socket (safe to call twice). */
+  close(): void {
+    this.#connection?.close();
+    this.#connection = null;
+  }
+
+  async #connect(): Promise<Connection> {
+    const { host, port, loopAmount, loopPeriodMs, serverAddress } = this.config;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.#connection = await Connection.open(host, port);
+        this.logger.info('connect', 'success', { server_address: serverAddress, attempt });
+        return this.#connection;
+      } catch (error) {
+        if (this.signal.aborted) throw new AgencyError('stopped');
+        const reason = (error as Error).message;
+        if (attempt >= loopAmount) {
+          this.logger.error('connect', 'fail', { server_address: serverAddress, attempt, error: reason });
+          throw new AgencyError(`server ${serverAddress} unreachable after ${attempt} attempts: ${reason}`);
+        }
+        this.logger.warning('connect', 'in_progress', { server_address: serverAddress, attempt, error: reason, retry_in: this.config.loopPeriod });
+        await this.#sleep(loopPeriodMs);
+      }
+    }
+  }
+
+  async #session(connection: Connection, progress: Progress): Promise<string[]> {
+    const single = this.input.kind === 'single';
+    await connection.send(
+      encodeHello({ type: MessageType.Hello, version: PROTOCOL_VERSION, agency: this.config.id, singleBet: single, nonce: randomBytes(NONCE_BYTES) }),
+    );
+    const welcome = expect(await connection.next(), MessageType.Welcome, 'hello');
+    this.logger.info('session', 'success', { client_id: this.config.id, stored: welcome.stored, finished: welcome.finished });
+    if (this.input.kind === 'single') {
+      await this.#sendSingle(connection, this.input.bet, welcome);
+      return [];
+    }
+    let total = welcome.stored;
+    if (!welcome.finished) {
+      total = await this.#sendFile(connection, this.input.path, welcome.stored, progress);
+      this.logger.info('bets_summary', 'success', {
+        client_id: this.config.id,
+        sent: progress.sent,
+        rejected: progress.rejected,
+        invalid_rows: progress.invalidRows,
+        resumed_after: welcome.stored,
+      });
+      await connection.send(encodeDone({ type: MessageType.Done, total }));
+    }
+    await connection.send(encodeWinnersRequest());
+    const winners: string[] = [];
+    for (;;) {
+      const page = expect(await connection.next(), MessageType.Winners, 'winners request');
+      winners.push(...page.documents);
+      if (page.last) return winners;
+    }
+  }
+
+  async #sendSingle(connection: Connection, bet: Bet, welcome: Welcome): Promise<void> {
+    if (welcome.stored === 0) {
+      await connection.send(encodeBetBatch({ type: MessageType.BetBatch, seq: 0, bets: [bet] }));
+      const reply = await connection.next();
+      if (reply.type === MessageType.BatchRejected) {
+        throw new AgencyError(`the central rejected the bet: ${errorCodeName(reply.code)}: ${reply.reason}`);
+      }
+      expect(reply, MessageType.BatchAck, 'bet');
+    }
+    // Already stored in an earlier run: exactly once means not sending it again.
+    this.logger.info('apuesta_enviada', 'success', { dni: bet.document, numero: bet.number });
+  }
+
+  /**
+   * Streams the file, skipping the first `skip` valid bets (already stored),
+   * with up to `window` batches awaiting their ack. Returns the agency's
+   * stored total afterwards.
+   */
+  async #sendFile(connection: Connection, path: string, skip: number, progress: Progress): Promise<number> {
+    const { batchMaxAmount, window, strict } = this.config;
+    const inFlight = new Map<number, number>(); // seq → bets
+    let seq = 0;
+    let stored = skip;
+    let toSkip = skip;
+
+    const settleOne = async () => {
+      const reply = await connection.next();
+      if (reply.type === MessageType.BatchAck) {
+        const count = takeInFlight(inFlight, reply.seq);
+        progress.sent += count;
+        stored = reply.stored;
+        this.logger.debug('batch_ack', 'success', { seq: reply.seq, cantidad: count, stored });
+      } else if (reply.type === MessageType.BatchRejected) {
+        const count = takeInFlight(inFlight, reply.seq);
+        progress.rejected += count;
+        this.logger.error('batch_rejected', 'fail', { seq: reply.seq, cantidad: count, code: errorCodeName(reply.code), reason: reply.reason });
+        if (strict) throw new AgencyError(`batch ${reply.seq} rejected: ${reply.reason}`);
+      } else {
+        expect(reply, MessageType.BatchAck, 'bet batch');
+      }
+    };
+    const send = async (bets: Bet[]) => {
+      while (inFlight.size >= window) await settleOne();
+      inFlight.set(seq, bets.length);
+      this.logger.debug('batch_sent', 'success', { seq, cantidad: bets.length });
+      await connection.send(encodeBetBatch({ type: MessageType.BetBatch, seq: seq++, bets }));
+    };
+
+    const batcher = new Batcher(batchMaxAmount);
+    for await (const rows of readBetRows(path, this.signal)) {
+      for (const row of rows) {
+        if ('error' in row) {
+          progress.invalidRows++;
+          this.logger.warning('invalid_bet', 'fail', { file: path, line: row.line, reason: row.error });
+          if (strict) throw new AgencyError(`${path} line ${row.line}: ${row.error}`);
+          continue;
+        }
+        if (toSkip > 0) {
+          toSkip--;
+          continue;
+        }
+        const full = batcher.add(row.bet);
+        if (full) await send(full);
+      }
+    }
+    if (this.signal.aborted) throw new AgencyError('stopped');
+    if (batcher.size > 0) await send(batcher.take());
+    while (inFlight.size > 0) await settleOne();
+    return stored;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+/** The central said to come back later (busy agency slot, shutdown, full). */
+class RetryLater extends Error {
+  override readonly name = 'RetryLater';
+}
+
+function takeInFlight(inFlight: Map<number, number>, seq: number): number {
+  const count = inFlight.get(seq);
+  if (count === undefined) throw new ConnectionError(`the central answered batch ${seq}, which is not awaiting an answer`);
+  inFlight.delete(seq);
+  return count;
+}
+
+/** Narrows a reply to the expected type; an Error frame or anything else ends the session. */
+function expect<T extends ServerMessage['type']>(message: ServerMessage, type: T, after: string): Extract<ServerMessage, { type: T }> {
+  if (message.type === type) return message as Extract<ServerMessage, { type: T }>;
+  if (message.type === MessageType.Error) {
+    const text = `${errorCodeName(message.code)}: ${message.message}`;
+    if (RETRIABLE.has(message.code)) throw new RetryLater(`the central asked to retry later (${text})`);
+    throw new AgencyError(`the central refused the ${after}: ${text}`);
+  }
+  throw new ConnectionError(`unexpected message 0x${message.type.toString(16)} after ${after}`);
+}

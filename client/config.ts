@@ -1,0 +1,110 @@
+/**
+ * ClientConfig from, lowest precedence first: defaults, client/config.yaml,
+ * CLI_* environment variables, command-line flags.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, env, from, pick, toBool, toDurationMs, toInt, toLevel, toText, type Raw } from '../common/config.js';
+import type { Level } from '../common/logger.js';
+import { MAX_AGENCY_ID } from '../protocol/index.js';
+
+export const DEFAULT_CONFIG_PATH = 'client/config.yaml';
+
+export interface ClientConfig {
+  readonly id: number;
+  readonly serverAddress: string;
+  readonly host: string;
+  readonly port: number;
+  readonly loopAmount: number;
+  readonly loopPeriodMs: number;
+  /** loop.period as written, e.g. "150ms" (logged as given). */
+  readonly loopPeriod: string;
+  readonly logLevel: Level;
+  readonly batchMaxAmount: number;
+  /** Batches sent before waiting for the first ack. */
+  readonly window: number;
+  readonly dataFile: string;
+  readonly strict: boolean;
+}
+
+export interface ClientFlags {
+  readonly config?: string;
+  readonly id?: string;
+  readonly serverAddress?: string;
+  readonly loopAmount?: string;
+  readonly loopPeriod?: string;
+  readonly logLevel?: string;
+  readonly batchMaxAmount?: string;
+  readonly window?: string;
+  readonly dataFile?: string;
+  readonly strict?: boolean;
+}
+
+const def = (key: string, value: string): Raw => ({ key, value });
+const flag = (name: string, value: string | undefined): Raw | undefined => (value === undefined ? undefined : { key: `--${name}`, value });
+
+export function loadClientConfig(flags: ClientFlags): ClientConfig {
+  const file = readYamlFile(flags.config);
+  const yaml = (path: string) => {
+    const [section, key] = path.split('.') as [string, string];
+    const group = file[section];
+    if (group === undefined || group === null) return undefined;
+    if (typeof group !== 'object' || Array.isArray(group)) throw new ConfigError(`${section} (config file)`, 'must be a section with keys');
+    return from(`${path} (config file)`, (group as Record<string, unknown>)[key]);
+  };
+
+  const idRaw = pick(env('CLI_ID'), flag('id', flags.id));
+  if (!idRaw) throw new ConfigError('CLI_ID', 'the agency id is required (set CLI_ID or --id)');
+  const id = toInt(idRaw, 1, MAX_AGENCY_ID);
+
+  const addressRaw = pick(def('server.address', 'server:12345'), yaml('server.address'), env('CLI_SERVER_ADDRESS'), flag('server-address', flags.serverAddress))!;
+  const serverAddress = toText(addressRaw);
+  const { host, port } = parseAddress(addressRaw.key, serverAddress);
+
+  const periodRaw = pick(def('loop.period', '5s'), yaml('loop.period'), env('CLI_LOOP_PERIOD'), flag('loop-period', flags.loopPeriod))!;
+  return {
+    id,
+    serverAddress,
+    host,
+    port,
+    loopAmount: toInt(pick(def('loop.amount', '5'), yaml('loop.amount'), env('CLI_LOOP_AMOUNT'), flag('loop-amount', flags.loopAmount))!, 1, 1_000_000),
+    loopPeriodMs: toDurationMs(periodRaw),
+    loopPeriod: periodRaw.value.trim(),
+    logLevel: toLevel(pick(def('log.level', 'INFO'), yaml('log.level'), env('CLI_LOG_LEVEL'), flag('log-level', flags.logLevel))!),
+    batchMaxAmount: toInt(
+      pick(def('batch.maxAmount', '10'), yaml('batch.maxAmount'), env('CLI_BATCH_MAXAMOUNT'), flag('batch-max-amount', flags.batchMaxAmount))!,
+      1,
+      65535,
+    ),
+    window: toInt(pick(def('CLI_BATCH_WINDOW', '16'), env('CLI_BATCH_WINDOW'), flag('window', flags.window))!, 1, 1024),
+    dataFile: toText(pick(def('CLI_DATA_FILE', `.data/agency-${id}.csv`), env('CLI_DATA_FILE'), flag('data-file', flags.dataFile))!),
+    strict: flags.strict === true || toBool(pick(def('CLI_STRICT', 'false'), env('CLI_STRICT'))!),
+  };
+}
+
+/** "host:port", "[v6]:port". */
+export function parseAddress(key: string, address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  if (colon <= 0) throw new ConfigError(key, `must be host:port, got ${JSON.stringify(address)}`);
+  let host = address.slice(0, colon);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const port = toInt({ key, value: address.slice(colon + 1) }, 1, 65535);
+  return { host, port };
+}
+
+function readYamlFile(path: string | undefined): Record<string, unknown> {
+  const chosen = path ?? DEFAULT_CONFIG_PATH;
+  if (!existsSync(chosen)) {
+    if (path === undefined) return {};
+    throw new ConfigError('--config', `file ${chosen} does not exist`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(readFileSync(chosen, 'utf8'));
+  } catch (error) {
+    throw new ConfigError('--config', `cannot parse ${chosen}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError('--config', `${chosen} must be a YAML mapping`);
+  return parsed as Record<string, unknown>;
+}

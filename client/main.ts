@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+/**
+ * lottery-client: one agency. A thin shell: flags and config, the bet input
+ * (file, or one bet from NOMBRE/APELLIDO/DOCUMENTO/NACIMIENTO/NUMERO), the
+ * Agency run, signals, exit codes. The only place that calls process.exit.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../common/config.js';
+import { Logger } from '../common/logger.js';
+import { Agency, AgencyError, type BetInput } from './agency.js';
+import { toRow } from './bet-source.js';
+import { DEFAULT_CONFIG_PATH, loadClientConfig, type ClientConfig, type ClientFlags } from './config.js';
+
+const program = new Command()
+  .name('lottery-client')
+  .description('A lottery agency: sends its bets to the central in batches, then asks for its winners.')
+  .option('-c, --config <path>', `YAML config file (server.address, loop.amount, loop.period, log.level, batch.maxAmount)`)
+  .option('--id <n>', 'agency id, 1..65535 (CLI_ID; required)')
+  .option('--server-address <host:port>', 'the central (CLI_SERVER_ADDRESS, default server:12345)')
+  .option('--loop-amount <n>', 'connection attempts before giving up (CLI_LOOP_AMOUNT, default 5)')
+  .option('--loop-period <duration>', 'wait between attempts, e.g. 150ms, 5s (CLI_LOOP_PERIOD, default 5s)')
+  .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (CLI_LOG_LEVEL, default INFO)')
+  .option('--batch-max-amount <n>', 'bets per batch (CLI_BATCH_MAXAMOUNT, default 10)')
+  .option('--window <n>', 'batches sent ahead of their acks (CLI_BATCH_WINDOW, default 16)')
+  .option('--data-file <path>', 'the bets file (CLI_DATA_FILE, default .data/agency-<id>.csv)')
+  .option('--strict', 'stop at the first invalid row or rejected batch, exit 1 (CLI_STRICT)')
+  .addHelpText(
+    'after',
+    `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags.
+Single-bet mode: with NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO and NUMERO all set, sends that one bet instead of the file.
+Exit codes: 0 ok, 1 runtime failure (central unreachable, rejected data), 2 bad usage or config.`,
+  )
+  .exitOverride()
+  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+const SINGLE_BET_VARS = ['NOMBRE', 'APELLIDO', 'DOCUMENTO', 'NACIMIENTO', 'NUMERO'] as const;
+
+/** The bet input, checked before any connection is made. */
+function chooseInput(config: ClientConfig): BetInput {
+  const set = SINGLE_BET_VARS.filter((name) => process.env[name] !== undefined && process.env[name] !== '');
+  if (set.length === SINGLE_BET_VARS.length) {
+    const row = toRow(SINGLE_BET_VARS.map((name) => process.env[name]!.trim()), 0);
+    if ('error' in row) throw new ConfigError('NOMBRE/APELLIDO/DOCUMENTO/NACIMIENTO/NUMERO', `invalid bet: ${row.error}`);
+    return { kind: 'single', bet: row.bet };
+  }
+  if (set.length > 0) {
+    const missing = SINGLE_BET_VARS.filter((name) => !set.includes(name));
+    throw new ConfigError(missing.join(', '), `single-bet mode needs all of ${SINGLE_BET_VARS.join(', ')}; missing`);
+  }
+  if (!existsSync(config.dataFile) || !statSync(config.dataFile).isFile()) {
+    throw new ConfigError('CLI_DATA_FILE', `bets file ${config.dataFile} does not exist or is not a file`);
+  }
+  return { kind: 'file', path: config.dataFile };
+}
+
+async function main(): Promise<number> {
+  try {
+    program.parse(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    throw error;
+  }
+
+  let config: ClientConfig;
+  let input: BetInput;
+  try {
+    config = loadClientConfig(program.opts<ClientFlags>());
+    input = chooseInput(config);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    new Logger('INFO').critical('config', 'fail', { key: error.key, error: error.problem });
+    return 2;
+  }
+  const logger = new Logger(config.logLevel);
+  logger.info('config', 'success', {
+    client_id: config.id,
+    server_address: config.serverAddress,
+    loop_amount: config.loopAmount,
+    loop_period: config.loopPeriod,
+    log_level: config.logLevel,
+    batch_max_amount: config.batchMaxAmount,
+    data_file: input.kind === 'file' ? input.path : 'single bet (environment)',
+  });
+
+  const stop = new AbortController();
+  const agency = new Agency(config, input, logger, stop.signal);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) process.exit(0); // second signal: at once
+    logger.info('shutdown', 'in_progress', { signal, client_id: config.id });
+    stop.abort();
+    agency.close();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    const result = await agency.run();
+    if (input.kind === 'file') logger.info('consulta_ganadores', 'success', { cant_ganadores: result.winners.length });
+    logger.info('loop_finished', 'success', { client_id: config.id });
+    return 0;
+  } catch (error) {
+    if (stop.signal.aborted) {
+      // Both resources are released by now: the reader stops on the abort, the socket is destroyed.
+      logger.info('data_file_closed', 'success', { client_id: config.id });
+      logger.info('socket_closed', 'success', { client_id: config.id });
+      logger.info('shutdown', 'success', { client_id: config.id });
+      return 0;
+    }
+    logger.error('agency', 'fail', { client_id: config.id, error: (error as Error).message });
+    return error instanceof AgencyError ? 1 : 1;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    new Logger('INFO').critical('agency', 'fail', { error: String((error as Error)?.stack ?? error) });
+    process.exit(1);
+  },
+);

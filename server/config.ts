@@ -1,0 +1,92 @@
+/**
+ * ServerConfig from, lowest precedence first: defaults, server/config.ini
+ * ([DEFAULT] section), environment variables, command-line flags. The ini
+ * file holds the contract's four keys only; everything else has a default or
+ * comes from the environment or a flag.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseIni } from 'ini';
+import { ConfigError, env, from, pick, toBool, toDurationMs, toInt, toLevel, toText, type Raw } from '../common/config.js';
+import type { Level } from '../common/logger.js';
+import { MAX_BATCH_FRAME } from '../protocol/index.js';
+
+export const DEFAULT_CONFIG_PATH = 'server/config.ini';
+
+export interface ServerConfig {
+  /** Address to listen on. */
+  readonly host: string;
+  readonly port: number;
+  /** The name agencies use to reach the central (SERVER_IP); informational. */
+  readonly advertisedName: string;
+  readonly listenBacklog: number;
+  readonly logLevel: Level;
+  readonly agencies: number;
+  readonly betsFile: string;
+  readonly maxConnections: number;
+  readonly idleTimeoutMs: number;
+  readonly maxFrameBytes: number;
+  /** Acknowledge a batch only once it is on disk (fdatasync). */
+  readonly durable: boolean;
+}
+
+/** Flags as commander hands them over (strings, unvalidated). */
+export interface ServerFlags {
+  readonly config?: string;
+  readonly host?: string;
+  readonly port?: string;
+  readonly listenBacklog?: string;
+  readonly logLevel?: string;
+  readonly agencies?: string;
+  readonly betsFile?: string;
+  readonly maxConnections?: string;
+  readonly idleTimeout?: string;
+  readonly maxFrameBytes?: string;
+  readonly fsync?: boolean;
+}
+
+const def = (key: string, value: string): Raw => ({ key, value });
+
+export function loadServerConfig(flags: ServerFlags): ServerConfig {
+  const file = readIniFile(flags.config);
+  const ini = (key: string) => from(`${key} (config file)`, file[key]);
+  const flag = (name: string, value: string | undefined) => (value === undefined ? undefined : { key: `--${name}`, value });
+
+  const setting = (key: string, fallback: string, flagName?: string, flagValue?: string, fromFile = false) =>
+    pick(def(key, fallback), fromFile ? ini(key) : undefined, env(key), flagName ? flag(flagName, flagValue) : undefined)!;
+
+  const fsyncFlag = flags.fsync === false ? { key: '--no-fsync', value: 'false' } : undefined;
+  return {
+    host: toText(setting('SERVER_HOST', '0.0.0.0', 'host', flags.host)),
+    port: toInt(setting('SERVER_PORT', '12345', 'port', flags.port, true), 0, 65535),
+    advertisedName: toText(setting('SERVER_IP', 'server', undefined, undefined, true)),
+    listenBacklog: toInt(setting('SERVER_LISTEN_BACKLOG', '5', 'listen-backlog', flags.listenBacklog, true), 1, 65535),
+    logLevel: toLevel(setting('LOGGING_LEVEL', 'INFO', 'log-level', flags.logLevel, true)),
+    agencies: toInt(setting('SERVER_AGENCIES', '5', 'agencies', flags.agencies), 0, 65535),
+    betsFile: resolve(toText(setting('SERVER_BETS_FILE', './bets.csv', 'bets-file', flags.betsFile))),
+    maxConnections: toInt(setting('SERVER_MAX_CONNECTIONS', '128', 'max-connections', flags.maxConnections), 1, 10000),
+    idleTimeoutMs: toDurationMs(setting('SERVER_IDLE_TIMEOUT', '30s', 'idle-timeout', flags.idleTimeout)),
+    maxFrameBytes: toInt(setting('SERVER_MAX_FRAME_BYTES', String(MAX_BATCH_FRAME), 'max-frame-bytes', flags.maxFrameBytes), 64, MAX_BATCH_FRAME),
+    durable: toBool(pick(def('SERVER_FSYNC', 'true'), env('SERVER_FSYNC'), fsyncFlag)!),
+  };
+}
+
+/** Keys of the ini file (section [DEFAULT], or top level). A missing default file is fine; a missing named one is not. */
+function readIniFile(path: string | undefined): Record<string, unknown> {
+  const chosen = path ?? DEFAULT_CONFIG_PATH;
+  if (!existsSync(chosen)) {
+    if (path === undefined) return {};
+    throw new ConfigError('--config', `file ${chosen} does not exist`);
+  }
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = parseIni(readFileSync(chosen, 'utf8'));
+  } catch (error) {
+    throw new ConfigError('--config', `cannot read ${chosen}: ${(error as Error).message}`);
+  }
+  const section = parsed['DEFAULT'];
+  const keys: Record<string, unknown> = { ...parsed };
+  delete keys['DEFAULT'];
+  if (section && typeof section === 'object') Object.assign(keys, section);
+  return keys;
+}

@@ -1,0 +1,65 @@
+/**
+ * The draw: one pass over bets.csv in large chunks, keeping only winners.
+ *
+ * A stored line ends `,<document>,<YYYY-MM-DD>,<number>\n`, and numbers are
+ * 0..9999, so a winning line is exactly one that ends with ",7574\n". The
+ * scan looks for that byte pattern (a native search) instead of parsing every
+ * line; only winning lines are split, from both ends, so quoted names with
+ * commas in the middle never matter.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { WINNING_NUMBER } from '../protocol/index.js';
+
+const CHUNK = 8 * 1024 * 1024;
+const PATTERN = Buffer.from(`,${WINNING_NUMBER}\n`);
+const NEWLINE = 0x0a;
+const COMMA = 0x2c;
+/** `,YYYY-MM-DD` before the number. */
+const DATE_FIELD = 11;
+
+/** Winning documents per agency, in file order. */
+export function findWinners(betsFile: string): Map<number, string[]> {
+  const winners = new Map<number, string[]>();
+  const fd = openSync(betsFile, 'r');
+  try {
+    let buffer = Buffer.allocUnsafe(CHUNK);
+    let carried = 0; // bytes of an unfinished line moved to the front of `buffer`
+    for (;;) {
+      const read = readSync(fd, buffer, carried, buffer.length - carried, null);
+      const end = carried + read;
+      // Only whole lines are scanned; the unfinished tail is carried over.
+      const lastNewline = end === 0 ? -1 : buffer.lastIndexOf(NEWLINE, end - 1);
+      const wholeEnd = lastNewline + 1;
+      collect(buffer.subarray(0, wholeEnd), winners);
+      if (read === 0) break;
+      carried = end - wholeEnd;
+      if (carried === buffer.length) {
+        // A single line longer than the buffer: grow (never happens with valid bets).
+        const bigger = Buffer.allocUnsafe(buffer.length * 2);
+        buffer.copy(bigger, 0, 0, carried);
+        buffer = bigger;
+      } else {
+        buffer.copy(buffer, 0, wholeEnd, end);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return winners;
+}
+
+function collect(lines: Buffer, winners: Map<number, string[]>): void {
+  let at = lines.indexOf(PATTERN);
+  while (at !== -1) {
+    const lineStart = lines.lastIndexOf(NEWLINE, at) + 1;
+    const agencyEnd = lines.indexOf(COMMA, lineStart);
+    const documentEnd = at - DATE_FIELD;
+    const documentStart = lines.lastIndexOf(COMMA, documentEnd - 1) + 1;
+    const agency = Number(lines.toString('latin1', lineStart, agencyEnd));
+    const document = lines.toString('latin1', documentStart, documentEnd);
+    let list = winners.get(agency);
+    if (!list) winners.set(agency, (list = []));
+    list.push(document);
+    at = lines.indexOf(PATTERN, at + PATTERN.length);
+  }
+}

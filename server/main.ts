@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * lottery-server: the central. A thin shell: parse flags, build the config,
+ * start the Central, turn signals into a graceful shutdown. The only place
+ * that calls process.exit.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../common/config.js';
+import { Logger } from '../common/logger.js';
+import { Central } from './central.js';
+import { DEFAULT_CONFIG_PATH, loadServerConfig, type ServerFlags } from './config.js';
+
+const program = new Command()
+  .name('lottery-server')
+  .description('The lottery central: stores every agency\'s bets and runs the draw once all expected agencies are done.')
+  .option('-c, --config <path>', `INI config file ([DEFAULT] SERVER_PORT, SERVER_IP, SERVER_LISTEN_BACKLOG, LOGGING_LEVEL)`, undefined)
+  .option('--host <address>', 'address to listen on (env SERVER_HOST, default 0.0.0.0)')
+  .option('-p, --port <port>', 'TCP port, 0 for any free one (SERVER_PORT, default 12345)')
+  .option('--listen-backlog <n>', 'pending-connection queue length (SERVER_LISTEN_BACKLOG, default 5)')
+  .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (LOGGING_LEVEL, default INFO)')
+  .option('--agencies <n>', 'agencies the draw waits for; 0 disables the draw (SERVER_AGENCIES, default 5)')
+  .option('--bets-file <path>', 'where bets are stored (SERVER_BETS_FILE, default ./bets.csv)')
+  .option('--max-connections <n>', 'connections served at once; more are refused (SERVER_MAX_CONNECTIONS, default 128)')
+  .option('--idle-timeout <duration>', 'drop a connection silent this long, e.g. 30s; 0 disables (SERVER_IDLE_TIMEOUT, default 30s)')
+  .option('--max-frame-bytes <n>', 'largest bet-batch frame accepted, 64..8192 (SERVER_MAX_FRAME_BYTES, default 8192)')
+  .addOption(new Option('--no-fsync', 'acknowledge batches before they reach the disk: faster, but a power loss can lose acknowledged bets (SERVER_FSYNC=false)'))
+  .addHelpText('after', `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.`)
+  .exitOverride()
+  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+async function main(): Promise<number> {
+  try {
+    program.parse(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    throw error;
+  }
+  const flags = program.opts<ServerFlags>();
+
+  let config;
+  try {
+    config = loadServerConfig(flags);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    new Logger('INFO').critical('config', 'fail', { key: error.key, error: error.problem });
+    return 2;
+  }
+  const logger = new Logger(config.logLevel);
+  logger.info('config', 'success', {
+    port: config.port,
+    listen_backlog: config.listenBacklog,
+    logging_level: config.logLevel,
+    agencies: config.agencies,
+    bets_file: config.betsFile,
+    fsync: config.durable,
+    max_connections: config.maxConnections,
+    idle_timeout_ms: config.idleTimeoutMs,
+    max_frame_bytes: config.maxFrameBytes,
+  });
+
+  const central = new Central(config, logger);
+  try {
+    await central.start();
+  } catch (error) {
+    logger.critical('startup', 'fail', { error: (error as Error).message });
+    return 1;
+  }
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  logger.info('shutdown', 'in_progress', { signal });
+  // A second signal means "now": no more waiting for workers.
+  const force = (second: NodeJS.Signals) => {
+    logger.warning('shutdown', 'fail', { signal: second, detail: 'second signal, exiting at once' });
+    process.exit(0);
+  };
+  process.once('SIGTERM', force);
+  process.once('SIGINT', force);
+  await central.shutdown();
+  logger.info('shutdown', 'success');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    new Logger('INFO').critical('central', 'fail', { error: String((error as Error)?.stack ?? error) });
+    process.exit(1);
+  },
+);

@@ -1,0 +1,278 @@
+/**
+ * One agency's conversation with the central, run inside that connection's
+ * worker. A strict state machine:
+ *
+ *   greeting --Hello--> betting --Done--> finished --WinnersRequest--> waiting --draw--> answered
+ *
+ * Echo is answered in any state. Anything out of order, a skipped or repeated
+ * batch sequence number, or a second Hello is a protocol error: the session
+ * answers Error and the connection closes, with nothing stored from it.
+ *
+ * Batches received together are written one by one, then made durable with a
+ * single (group-committed) sync, then logged and acknowledged together.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { Logger } from '../common/logger.js';
+import {
+  encodeBatchAck,
+  encodeBatchRejected,
+  encodeEcho,
+  encodeErrorReply,
+  encodeWelcome,
+  encodeWinnersPages,
+  ErrorCode,
+  errorCodeName,
+  MessageType,
+  NO_BET_INDEX,
+  PROTOCOL_VERSION,
+  validateBet,
+  type BetBatch,
+  type ClientMessage,
+  type Done,
+  type Echo,
+  type Hello,
+} from '../protocol/index.js';
+import { runDraw } from './coordinator.js';
+import { DRAW_STATE as DRAW_STATE_SLOT, DrawState, type SharedState } from './shared-state.js';
+import { StoreError, type BetFile } from './storage/bet-file.js';
+import { formatBetLines } from './storage/csv-line.js';
+import { readWinners, recordFinished } from './storage/sidecars.js';
+
+type Phase = 'greeting' | 'betting' | 'finished' | 'waiting' | 'answered' | 'closed';
+
+export interface SessionDeps {
+  readonly state: SharedState;
+  readonly betFile: BetFile;
+  readonly logger: Logger;
+  readonly betsFile: string;
+  /** Agencies the draw waits for (0: no draw). */
+  readonly agencies: number;
+  readonly peer: string;
+  /** Queues bytes for the socket. */
+  send(bytes: Buffer): void;
+  /** Called once when the session wants its connection closed. */
+  close(): void;
+  /** Announces the agency this session speaks for. */
+  claimed(agency: number): void;
+}
+
+/** A batch written but not yet acknowledged (waiting for the group sync). */
+interface Pending {
+  readonly seq: number;
+  readonly writeSeq: number;
+  readonly stored: number;
+  readonly count: number;
+  readonly batch: BetBatch;
+}
+
+/** How long a parked winners request sleeps before re-checking for shutdown or hang-up. */
+const WAIT_SLICE_MS = 250;
+
+export class Session {
+  #phase: Phase = 'greeting';
+  #agency = 0;
+  #singleBet = false;
+  #nextSeq = 0;
+  #pending: Pending[] = [];
+  #aborted = false;
+
+  constructor(private readonly deps: SessionDeps) {}
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  get closed(): boolean {
+    return this.#phase === 'closed';
+  }
+
+  /** The agency, once a Hello was accepted (0 before). */
+  get agency(): number {
+    return this.#agency;
+  }
+
+  /** Handles one message; only a winners request parked at the barrier returns a promise. */
+  handle(message: ClientMessage): void | Promise<void> {
+    if (this.closed) return;
+    if (message.type !== MessageType.BetBatch) this.flush();
+    switch (message.type) {
+      case MessageType.Echo:
+        return this.#echo(message);
+      case MessageType.Hello:
+        return this.#hello(message);
+      case MessageType.BetBatch:
+        return this.#batch(message);
+      case MessageType.Done:
+        return this.#done(message);
+      case MessageType.WinnersRequest:
+        return this.#winners();
+      case MessageType.Proof:
+        return this.fail(ErrorCode.UnexpectedMessage, 'proof without a challenge: this central has no agency secrets');
+      default:
+        return this.fail(ErrorCode.UnexpectedMessage, `message type ${(message as { type: number }).type} is not for the central`);
+    }
+  }
+
+  /** Makes every written batch durable, then logs and acknowledges them in order. */
+  flush(): void {
+    if (this.#pending.length === 0) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    this.deps.betFile.waitDurable(pending[pending.length - 1]!.writeSeq);
+    const acks: Buffer[] = [];
+    for (const p of pending) {
+      // Logged before the ack leaves: an observer never sees the ack first.
+      this.deps.logger.info('apuesta_recibida', 'success', { cantidad: p.count, agency: this.#agency });
+      if (this.#singleBet) {
+        for (const bet of p.batch.bets) this.deps.logger.info('apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number });
+      }
+      acks.push(encodeBatchAck({ type: MessageType.BatchAck, seq: p.seq, stored: p.stored }));
+    }
+    this.deps.send(acks.length === 1 ? acks[0]! : Buffer.concat(acks));
+  }
+
+  /** Ends the session with an Error frame (connection-fatal) and a log line. */
+  fail(code: ErrorCode, message: string): void {
+    if (this.closed) return;
+    this.flush();
+    this.deps.logger.warning('protocol_error', 'fail', {
+      agency: this.#agency,
+      ip: this.deps.peer,
+      code: errorCodeName(code),
+      error: message,
+    });
+    this.deps.send(encodeErrorReply({ type: MessageType.Error, code, message }));
+    this.#close();
+  }
+
+  /** The peer is gone or the central stops: leave any wait at once. */
+  abort(): void {
+    this.#aborted = true;
+  }
+
+  /** Normal end after the last answer. */
+  finish(): void {
+    if (!this.closed) {
+      this.flush();
+      this.#close();
+    }
+  }
+
+  #close(): void {
+    this.#phase = 'closed';
+    this.deps.close();
+  }
+
+  #echo(message: Echo): void {
+    const payload = message.payload;
+    // The logger keeps the line on one line; bytes that are not text are shown in hex.
+    const text = isUtf8(payload) ? payload.toString('utf8').trim() : `0x${payload.toString('hex')}`;
+    this.deps.logger.info('receive_message', 'success', { ip: this.deps.peer, msg: text });
+    this.deps.send(encodeEcho(message));
+  }
+
+  #hello(hello: Hello): void {
+    if (this.#phase !== 'greeting') return this.fail(ErrorCode.UnexpectedMessage, 'second hello in one session');
+    if (hello.version !== PROTOCOL_VERSION) {
+      return this.fail(ErrorCode.UnsupportedVersion, `protocol version ${hello.version} is not supported (this central speaks ${PROTOCOL_VERSION})`);
+    }
+    const { state } = this.deps;
+    if (!state.claimAgency(hello.agency)) {
+      return this.fail(ErrorCode.AgencyBusy, `agency ${hello.agency} already has an open session`);
+    }
+    this.#agency = hello.agency;
+    this.#singleBet = hello.singleBet;
+    this.deps.claimed(hello.agency);
+    const finished = state.isFinished(hello.agency);
+    const drawDone = state.drawState() === DrawState.Done;
+    this.#phase = finished ? 'finished' : 'betting';
+    const stored = state.stored(hello.agency);
+    this.deps.logger.info('session_started', 'success', { agency: hello.agency, ip: this.deps.peer, stored: stored });
+    this.deps.send(encodeWelcome({ type: MessageType.Welcome, stored, finished, drawDone }));
+  }
+
+  #batch(batch: BetBatch): void {
+    if (this.#phase === 'greeting') return this.fail(ErrorCode.UnexpectedMessage, 'bet batch before hello');
+    if (this.#phase !== 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'bet batch after done');
+    if (batch.seq !== this.#nextSeq) {
+      return this.fail(ErrorCode.BadSequence, `batch sequence ${batch.seq} where ${this.#nextSeq} was expected`);
+    }
+    this.#nextSeq++;
+    for (let i = 0; i < batch.bets.length; i++) {
+      const problem = validateBet(batch.bets[i]!);
+      if (problem) return this.#reject(batch, ErrorCode.InvalidBet, i, `bet ${i + 1}: ${problem}`);
+    }
+    try {
+      const lines = formatBetLines(this.#agency, batch.bets);
+      const { seq, stored } = this.deps.betFile.append(this.#agency, lines, batch.bets.length);
+      this.#pending.push({ seq: batch.seq, writeSeq: seq, stored, count: batch.bets.length, batch });
+    } catch (error) {
+      if (error instanceof StoreError) return this.#reject(batch, error.code, NO_BET_INDEX, error.message);
+      this.#reject(batch, ErrorCode.StorageFailure, NO_BET_INDEX, `could not store the batch: ${(error as Error).message}`);
+    }
+  }
+
+  #reject(batch: BetBatch, code: ErrorCode, betIndex: number, reason: string): void {
+    this.flush();
+    this.deps.logger.warning('apuesta_recibida', 'fail', {
+      cantidad: batch.bets.length,
+      agency: this.#agency,
+      code: errorCodeName(code),
+      reason,
+    });
+    this.deps.send(encodeBatchRejected({ type: MessageType.BatchRejected, seq: batch.seq, code, betIndex, reason }));
+  }
+
+  #done(done: Done): void {
+    if (this.#phase === 'greeting') return this.fail(ErrorCode.UnexpectedMessage, 'done before hello');
+    if (this.#phase !== 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'second done');
+    const { state, logger, betsFile } = this.deps;
+    const stored = state.stored(this.#agency);
+    if (done.total !== stored) {
+      return this.fail(ErrorCode.CountMismatch, `agency says it sent ${done.total} bets, the central holds ${stored}`);
+    }
+    this.#phase = 'finished';
+    if (!state.markFinished(this.#agency)) return;
+    try {
+      recordFinished(betsFile, this.#agency);
+    } catch (error) {
+      logger.error('agency_finished', 'fail', { agency: this.#agency, error: (error as Error).message });
+    }
+    const finished = state.countFinished();
+    logger.info('agency_finished', 'success', { agency: this.#agency, bets: stored, finished: finished, expected: this.deps.agencies });
+    // The arrival that completes the expected set is the coordinator.
+    if (finished === this.deps.agencies) runDraw(betsFile, state, logger, true);
+  }
+
+  async #winners(): Promise<void> {
+    if (this.#phase === 'greeting') return this.fail(ErrorCode.UnexpectedMessage, 'winners request before hello');
+    if (this.#phase === 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'winners request before done');
+    if (this.#phase !== 'finished') return this.fail(ErrorCode.UnexpectedMessage, 'second winners request');
+    if (this.deps.agencies === 0) return this.fail(ErrorCode.UnexpectedMessage, 'no draw is configured (SERVER_AGENCIES=0)');
+    this.#phase = 'waiting';
+    const outcome = await this.#awaitDraw();
+    if (outcome === 'aborted') return;
+    if (outcome === 'shutdown') return this.fail(ErrorCode.ShuttingDown, 'the central is shutting down before the draw');
+    if (outcome === 'failed') return this.fail(ErrorCode.StorageFailure, 'the draw failed; see the central logs');
+    const documents = readWinners(this.deps.betsFile, this.#agency) ?? [];
+    this.deps.logger.info('winners_sent', 'success', { agency: this.#agency, winners: documents.length });
+    for (const page of encodeWinnersPages(documents)) this.deps.send(page);
+    this.#phase = 'answered';
+  }
+
+  /** The barrier: parks without blocking the thread (Atomics.waitAsync), in slices. */
+  async #awaitDraw(): Promise<'done' | 'failed' | 'shutdown' | 'aborted'> {
+    const { state } = this.deps;
+    for (;;) {
+      const draw = state.drawState();
+      if (draw === DrawState.Done) return 'done';
+      if (draw === DrawState.Failed) return 'failed';
+      if (state.isShuttingDown()) return 'shutdown';
+      if (this.#aborted) return 'aborted';
+      // Waits only while the slot still holds the value just read, so a draw
+      // finishing in between is never missed; shutdown notifies this slot too.
+      const waiting = Atomics.waitAsync(state.slots, DRAW_STATE_SLOT, draw, WAIT_SLICE_MS);
+      if (waiting.async) await waiting.value;
+    }
+  }
+}

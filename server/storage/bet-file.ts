@@ -1,0 +1,84 @@
+/**
+ * Appends batches to bets.csv from any worker, with group commit.
+ *
+ * Every batch is one write(2) of whole lines on an O_APPEND descriptor, made
+ * under the shared mutex, so lines of two batches never interleave. In
+ * durable mode a batch counts as stored only once an fdatasync that started
+ * after its write has finished. fdatasync covers the whole file whichever
+ * thread wrote, so one worker syncs for everyone who wrote before it started:
+ * while it syncs, others append and wait, and the next sync covers them all.
+ */
+import { fdatasyncSync, writeSync } from 'node:fs';
+import { ErrorCode } from '../../protocol/index.js';
+import { withLock } from '../mutex.js';
+import { DrawState, SharedState, SYNCED_SEQ, SYNCING, WRITE_SEQ } from '../shared-state.js';
+
+/** A batch could not be stored; carries the code the agency is told. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class BetFile {
+  readonly #slots: Int32Array;
+
+  constructor(
+    private readonly fd: number,
+    private readonly state: SharedState,
+    private readonly durable: boolean,
+  ) {
+    this.#slots = state.slots;
+  }
+
+  /**
+   * Appends one batch's lines. Returns the write's sequence number, to pass
+   * to `waitDurable`, and the agency's stored count after it.
+   */
+  append(agency: number, lines: Buffer, count: number): { seq: number; stored: number } {
+    return withLock(this.#slots, () => {
+      // Checked under the lock: the coordinator takes the lock after closing
+      // the draw, so no batch can slip into the file while it is being read.
+      if (this.state.drawState() !== DrawState.Open) {
+        throw new StoreError(ErrorCode.DrawClosed, 'the draw has already run; no more bets are accepted');
+      }
+      writeAll(this.fd, lines);
+      const stored = this.state.addStored(agency, count);
+      const seq = Atomics.add(this.#slots, WRITE_SEQ, 1) + 1;
+      return { seq, stored };
+    });
+  }
+
+  /** Returns once the write numbered `seq` is on disk (at once when not durable). */
+  waitDurable(seq: number): void {
+    if (!this.durable) return;
+    const slots = this.#slots;
+    while (Atomics.load(slots, SYNCED_SEQ) < seq) {
+      if (Atomics.compareExchange(slots, SYNCING, 0, 1) === 0) {
+        try {
+          // Everything written up to `target` is covered by the sync we start now.
+          const target = Atomics.load(slots, WRITE_SEQ);
+          fdatasyncSync(this.fd);
+          if (Atomics.load(slots, SYNCED_SEQ) < target) Atomics.store(slots, SYNCED_SEQ, target);
+        } finally {
+          Atomics.store(slots, SYNCING, 0);
+          Atomics.notify(slots, SYNCED_SEQ);
+        }
+      } else {
+        // Someone else is syncing; sleep until SYNCED_SEQ moves. The timeout
+        // covers the case where it moved between our load and this wait.
+        const seen = Atomics.load(slots, SYNCED_SEQ);
+        if (seen < seq) Atomics.wait(slots, SYNCED_SEQ, seen, 20);
+      }
+    }
+  }
+}
+
+export function writeAll(fd: number, bytes: Buffer): void {
+  let offset = 0;
+  while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+}

@@ -1,0 +1,139 @@
+/**
+ * Worker entry: one per connection. Receives the socket's bytes from the
+ * main thread, frames and decodes them, drives the Session, and posts reply
+ * bytes back. Messages are handled strictly in order (a promise chain), so a
+ * winners request parked at the barrier holds back anything sent after it;
+ * hang-up and shutdown notices bypass the chain to release that wait.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Logger } from '../common/logger.js';
+import {
+  CLIENT_FRAME_LIMITS,
+  decodeMessage,
+  ErrorCode,
+  FrameDecoder,
+  HEADER_SIZE,
+  MessageType,
+  ProtocolError,
+  type ClientMessage,
+  type FrameLimits,
+} from '../protocol/index.js';
+import { Session } from './session.js';
+import { SharedState } from './shared-state.js';
+import { BetFile } from './storage/bet-file.js';
+import type { MainToWorker, WorkerInit, WorkerToMain } from './thread-messages.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const { settings } = init;
+const logger = new Logger(settings.logLevel);
+const state = new SharedState(init.state);
+
+function post(message: WorkerToMain): void {
+  port.postMessage(message);
+}
+
+const session = new Session({
+  state,
+  betFile: new BetFile(init.betsFd, state, settings.durable),
+  logger,
+  betsFile: settings.betsFile,
+  agencies: settings.agencies,
+  peer: init.peer,
+  send: (bytes) => post({ kind: 'write', bytes }),
+  close: () => post({ kind: 'close' }),
+  claimed: (agency) => post({ kind: 'agency', agency }),
+});
+
+const decoder = new FrameDecoder(limitsWithMaxFrame(settings.maxFrameBytes));
+
+/** The configured frame limit applies to bet batches, the only large client frame. */
+function limitsWithMaxFrame(maxFrameBytes: number): FrameLimits {
+  const limits = new Map(CLIENT_FRAME_LIMITS);
+  const batch = limits.get(MessageType.BetBatch)!;
+  limits.set(MessageType.BetBatch, { min: batch.min, max: Math.min(batch.max, maxFrameBytes - HEADER_SIZE) });
+  return limits;
+}
+
+let idleTimer: NodeJS.Timeout | undefined;
+function armIdleTimer(): void {
+  if (settings.idleTimeoutMs <= 0) return;
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(onIdle, settings.idleTimeoutMs);
+}
+
+function onIdle(): void {
+  // A client waiting for its winners is silent on purpose: the central owes it an answer.
+  if (session.phase === 'waiting') return armIdleTimer();
+  if (session.closed) return;
+  logger.warning('connection_idle', 'fail', { ip: init.peer, agency: session.agency, timeout_ms: settings.idleTimeoutMs });
+  session.fail(ErrorCode.IdleTimeout, `no data for ${settings.idleTimeoutMs} ms`);
+}
+
+async function onData(chunk: Buffer): Promise<void> {
+  if (session.closed) return;
+  armIdleTimer();
+  try {
+    for (const frame of decoder.push(chunk)) {
+      if (session.closed) break;
+      const pending = session.handle(decodeMessage(frame) as ClientMessage);
+      if (pending) await pending;
+    }
+    // Frames before bad bytes in the same chunk were handled; now the bad bytes end the session.
+    if (decoder.failure) throw decoder.failure;
+    session.flush();
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    session.fail(error.code, error.message); // logs the error and closes
+  } finally {
+    post({ kind: 'consumed', bytes: chunk.length });
+  }
+}
+
+function onEnd(): void {
+  if (session.closed) return;
+  try {
+    decoder.end();
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    logger.warning('protocol_error', 'fail', { ip: init.peer, agency: session.agency, code: error.codeName, error: error.message });
+  }
+  // The peer has nothing more to say; everything it asked for is answered by now.
+  session.finish();
+}
+
+function exit(): void {
+  clearTimeout(idleTimer);
+  // The main thread releases the agency's claim when it sees this worker exit,
+  // so that a crashed worker releases it too.
+  process.exit(0);
+}
+
+let queue: Promise<void> = Promise.resolve();
+function enqueue(task: () => void | Promise<void>): void {
+  queue = queue.then(task).catch((error: unknown) => {
+    logger.error('worker', 'fail', { ip: init.peer, agency: session.agency, error: String((error as Error)?.stack ?? error) });
+    session.fail(ErrorCode.StorageFailure, 'internal error in the central');
+  });
+}
+
+port.on('message', (message: MainToWorker) => {
+  switch (message.kind) {
+    case 'data': {
+      const chunk = Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength);
+      return enqueue(() => onData(chunk));
+    }
+    case 'end':
+      return enqueue(onEnd);
+    case 'closed':
+      session.abort();
+      return enqueue(exit);
+    case 'shutdown':
+      // Frames already received are still handled (the batch in hand is
+      // finished); then the session says goodbye. A parked winners request
+      // wakes through the SHUTDOWN slot.
+      return enqueue(() => session.fail(ErrorCode.ShuttingDown, 'the central is shutting down'));
+  }
+});
+
+armIdleTimer();

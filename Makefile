@@ -20,7 +20,7 @@ compose-file: ## write COMPOSE_FILE for AGENCIES agencies (generate-compose.sh)
 docker-image: ## build the server and client images
 	$(COMPOSE) build
 
-docker-compose-up: ## build if needed and start the server and every agency in the background
+docker-compose-up: ## build (cached) and start the server and every agency in the background
 	$(COMPOSE) up -d --build
 
 docker-compose-down: ## stop everything (SIGTERM, exit code 0) and remove containers, network and the bets volume

@@ -499,3 +499,44 @@ t.test('docker compose stop mid-run: server and clients exit 0 inside the grace 
   t.same(ev.filter((e) => e.result === 'fail').map((e) => `${e.service} | ${e.text}`), [], 'stopping is not a failure: no result: fail');
 });
 
+
+// Last, because `up --build` re-tags the images from the committed tree.
+t.test('a fresh clone: `docker compose up --build` with compose.yaml and the .data/ samples', async (t) => {
+  const head = await exec('git', ['-C', repo, 'rev-parse', '--verify', 'HEAD']);
+  if (head.code !== 0) {
+    t.pass('not a git checkout: nothing to clone');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'lottery-clone-'));
+  const co = new Checkout(dir, 'clone', 5);
+  t.teardown(async () => {
+    await co.compose('down', '-v', '--remove-orphans', '-t', '2');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // Exactly the committed tree, as a clone has it (works on shallow clones too).
+  await must('bash', ['-c', 'git -C "$1" archive --format=tar HEAD | tar -x -C "$2"', 'extract', repo, dir]);
+  const expected: number[] = [];
+  for (let i = 1; i <= 5; i++) {
+    const file = join(dir, '.data', `agency-${i}.csv`);
+    t.ok(existsSync(file), `.data/agency-${i}.csv is tracked in git`);
+    if (!existsSync(file)) return;
+    expected.push(readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim().split(',').at(-1) === '7574').length);
+  }
+  const total = [1, 2, 3, 4, 5].reduce((sum, i) => sum + countLines(join(dir, '.data', `agency-${i}.csv`)), 0);
+  const up = await co.compose('up', '--build', '-d');
+  t.equal(up.code, 0, 'docker compose up --build -d', { stderr: up.stderr.slice(-2000) });
+  if (up.code !== 0) return;
+  const clients = co.clients();
+  const waited = await exec('docker', ['wait', ...clients], { timeoutMs: 600_000 });
+  const codes = waited.stdout.trim().split('\n');
+  const stop = await co.compose('stop', '-t', String(STOP_GRACE_S));
+  const lines = await co.logs();
+  const run: SystemRun = {
+    lines,
+    events: events(lines),
+    clientExit: Object.fromEntries(clients.map((c, i) => [c, codes[i] ? Number(codes[i]) : -1])),
+    serverExit: (await containerState('server')).exitCode,
+    stopMs: stop.ms,
+  };
+  checkCompleteRun(t, co, run, expected, total);
+});

@@ -22,7 +22,7 @@ const program = new Command()
   .option('--loop-period <duration>', 'wait between attempts, e.g. 150ms, 5s (CLI_LOOP_PERIOD, default 5s)')
   .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (CLI_LOG_LEVEL, default INFO)')
   .option('--batch-max-amount <n>', 'bets per batch (CLI_BATCH_MAXAMOUNT, default 10)')
-  .option('--window <n>', 'batches sent ahead of their acks (CLI_BATCH_WINDOW, default 16)')
+  .option('--window <n>', 'batches sent ahead of their acks (CLI_BATCH_WINDOW, default 64)')
   .option('--data-file <path>', 'the bets file (CLI_DATA_FILE, default .data/agency-<id>.csv)')
   .option('--strict', 'stop at the first invalid row or rejected batch, exit 1 (CLI_STRICT)')
   .addHelpText(

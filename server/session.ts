@@ -75,6 +75,7 @@ export class Session {
   #nextSeq = 0;
   #pending: Pending[] = [];
   #aborted = false;
+  #acking: Promise<void> | null = null;
 
   constructor(private readonly deps: SessionDeps) {}
 
@@ -91,17 +92,21 @@ export class Session {
     return this.#agency;
   }
 
-  /** Handles one message; only a winners request parked at the barrier returns a promise. */
-  handle(message: ClientMessage): void | Promise<void> {
+  /**
+   * Handles one message. Batches are written at once and acknowledged later,
+   * when they are durable (see `settle`); every other message first waits
+   * until earlier batches are acknowledged, so replies keep their order.
+   */
+  async handle(message: ClientMessage): Promise<void> {
     if (this.closed) return;
-    if (message.type !== MessageType.BetBatch) this.flush();
+    if (message.type === MessageType.BetBatch) return this.#batch(message);
+    await this.settled();
+    if (this.closed) return;
     switch (message.type) {
       case MessageType.Echo:
         return this.#echo(message);
       case MessageType.Hello:
         return this.#hello(message);
-      case MessageType.BetBatch:
-        return this.#batch(message);
       case MessageType.Done:
         return this.#done(message);
       case MessageType.WinnersRequest:
@@ -113,28 +118,43 @@ export class Session {
     }
   }
 
-  /** Makes every written batch durable, then logs and acknowledges them in order. */
-  flush(): void {
-    if (this.#pending.length === 0) return;
-    const pending = this.#pending;
-    this.#pending = [];
-    this.deps.betFile.waitDurable(pending[pending.length - 1]!.writeSeq);
-    const acks: Buffer[] = [];
-    for (const p of pending) {
-      // Logged before the ack leaves: an observer never sees the ack first.
-      this.deps.logger.info('apuesta_recibida', 'success', { cantidad: p.count, agency: this.#agency });
-      if (this.#singleBet) {
-        for (const bet of p.batch.bets) this.deps.logger.info('apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number });
+  /** Starts acknowledging written batches as they become durable; does not wait. */
+  settle(): void {
+    if (this.#pending.length > 0 && this.#acking === null) this.#acking = this.#ackLoop();
+  }
+
+  /** Resolves once every written batch is acknowledged. */
+  async settled(): Promise<void> {
+    this.settle();
+    while (this.#acking) await this.#acking;
+  }
+
+  /** Acks in write order: wait for the newest pending write to be durable, then log and ack all up to it. */
+  async #ackLoop(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        const pending = this.#pending;
+        this.#pending = [];
+        await this.deps.betFile.durable(pending[pending.length - 1]!.writeSeq);
+        const acks: Buffer[] = [];
+        for (const p of pending) {
+          // Logged before the ack leaves: an observer never sees the ack first.
+          this.deps.logger.info('apuesta_recibida', 'success', { cantidad: p.count, agency: this.#agency });
+          if (this.#singleBet) {
+            for (const bet of p.batch.bets) this.deps.logger.info('apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number });
+          }
+          acks.push(encodeBatchAck({ type: MessageType.BatchAck, seq: p.seq, stored: p.stored }));
+        }
+        if (!this.closed) this.deps.send(acks.length === 1 ? acks[0]! : Buffer.concat(acks));
       }
-      acks.push(encodeBatchAck({ type: MessageType.BatchAck, seq: p.seq, stored: p.stored }));
+    } finally {
+      this.#acking = null;
     }
-    this.deps.send(acks.length === 1 ? acks[0]! : Buffer.concat(acks));
   }
 
   /** Ends the session with an Error frame (connection-fatal) and a log line. */
   fail(code: ErrorCode, message: string): void {
     if (this.closed) return;
-    this.flush();
     this.deps.logger.warning('protocol_error', 'fail', {
       agency: this.#agency,
       ip: this.deps.peer,
@@ -151,11 +171,9 @@ export class Session {
   }
 
   /** Normal end after the last answer. */
-  finish(): void {
-    if (!this.closed) {
-      this.flush();
-      this.#close();
-    }
+  async finish(): Promise<void> {
+    await this.settled();
+    if (!this.closed) this.#close();
   }
 
   #close(): void {
@@ -191,7 +209,7 @@ export class Session {
     this.deps.send(encodeWelcome({ type: MessageType.Welcome, stored, finished, drawDone }));
   }
 
-  #batch(batch: BetBatch): void {
+  async #batch(batch: BetBatch): Promise<void> {
     if (this.#phase === 'greeting') return this.fail(ErrorCode.UnexpectedMessage, 'bet batch before hello');
     if (this.#phase !== 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'bet batch after done');
     if (batch.seq !== this.#nextSeq) {
@@ -212,8 +230,8 @@ export class Session {
     }
   }
 
-  #reject(batch: BetBatch, code: ErrorCode, betIndex: number, reason: string): void {
-    this.flush();
+  async #reject(batch: BetBatch, code: ErrorCode, betIndex: number, reason: string): Promise<void> {
+    await this.settled();
     this.deps.logger.warning('apuesta_recibida', 'fail', {
       cantidad: batch.bets.length,
       agency: this.#agency,

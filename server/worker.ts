@@ -76,12 +76,12 @@ async function onData(chunk: Buffer): Promise<void> {
   try {
     for (const frame of decoder.push(chunk)) {
       if (session.closed) break;
-      const pending = session.handle(decodeMessage(frame) as ClientMessage);
-      if (pending) await pending;
+      await session.handle(decodeMessage(frame) as ClientMessage);
     }
     // Frames before bad bytes in the same chunk were handled; now the bad bytes end the session.
     if (decoder.failure) throw decoder.failure;
-    session.flush();
+    // Acks go out as the group commit makes batches durable, while we read on.
+    session.settle();
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     session.fail(error.code, error.message); // logs the error and closes
@@ -90,7 +90,7 @@ async function onData(chunk: Buffer): Promise<void> {
   }
 }
 
-function onEnd(): void {
+async function onEnd(): Promise<void> {
   if (session.closed) return;
   try {
     decoder.end();
@@ -98,8 +98,8 @@ function onEnd(): void {
     if (!(error instanceof ProtocolError)) throw error;
     logger.warning('protocol_error', 'fail', { ip: init.peer, agency: session.agency, code: error.codeName, error: error.message });
   }
-  // The peer has nothing more to say; everything it asked for is answered by now.
-  session.finish();
+  // The peer has nothing more to say; answer what it sent, then close.
+  await session.finish();
 }
 
 function exit(): void {
@@ -132,7 +132,10 @@ port.on('message', (message: MainToWorker) => {
       // Frames already received are still handled (the batch in hand is
       // finished); then the session says goodbye. A parked winners request
       // wakes through the SHUTDOWN slot.
-      return enqueue(() => session.fail(ErrorCode.ShuttingDown, 'the central is shutting down'));
+      return enqueue(async () => {
+        await session.settled();
+        session.fail(ErrorCode.ShuttingDown, 'the central is shutting down');
+      });
   }
 });
 

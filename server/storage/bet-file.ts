@@ -6,9 +6,10 @@
  * durable mode a batch counts as stored only once an fdatasync that started
  * after its write has finished. fdatasync covers the whole file whichever
  * thread wrote, so one worker syncs for everyone who wrote before it started:
- * while it syncs, others append and wait, and the next sync covers them all.
+ * while it syncs, others (and its own session) keep appending, and the next
+ * sync covers them all.
  */
-import { fdatasyncSync, writeSync } from 'node:fs';
+import { fdatasync as fdatasyncCallback, writeSync } from 'node:fs';
 import { ErrorCode } from '../../protocol/index.js';
 import { withLock } from '../mutex.js';
 import { DrawState, SharedState, SYNCED_SEQ, SYNCING, WRITE_SEQ } from '../shared-state.js';
@@ -30,7 +31,7 @@ export class BetFile {
   constructor(
     private readonly fd: number,
     private readonly state: SharedState,
-    private readonly durable: boolean,
+    private readonly isDurable: boolean,
   ) {
     this.#slots = state.slots;
   }
@@ -53,29 +54,39 @@ export class BetFile {
     });
   }
 
-  /** Returns once the write numbered `seq` is on disk (at once when not durable). */
-  waitDurable(seq: number): void {
-    if (!this.durable) return;
+  /**
+   * Resolves once the write numbered `seq` is on disk (at once when not
+   * durable). Asynchronous, so the worker keeps reading and appending the
+   * agency's next batches while a sync is in flight.
+   */
+  async durable(seq: number): Promise<void> {
+    if (!this.isDurable) return;
     const slots = this.#slots;
     while (Atomics.load(slots, SYNCED_SEQ) < seq) {
       if (Atomics.compareExchange(slots, SYNCING, 0, 1) === 0) {
         try {
           // Everything written up to `target` is covered by the sync we start now.
           const target = Atomics.load(slots, WRITE_SEQ);
-          fdatasyncSync(this.fd);
+          await fdatasync(this.fd);
           if (Atomics.load(slots, SYNCED_SEQ) < target) Atomics.store(slots, SYNCED_SEQ, target);
         } finally {
           Atomics.store(slots, SYNCING, 0);
           Atomics.notify(slots, SYNCED_SEQ);
         }
       } else {
-        // Someone else is syncing; sleep until SYNCED_SEQ moves. The timeout
-        // covers the case where it moved between our load and this wait.
+        // Another worker is syncing: sleep until it reports. The timeout
+        // covers a report that lands between our load and the wait.
         const seen = Atomics.load(slots, SYNCED_SEQ);
-        if (seen < seq) Atomics.wait(slots, SYNCED_SEQ, seen, 20);
+        if (seen >= seq) break;
+        const wait = Atomics.waitAsync(slots, SYNCED_SEQ, seen, 20);
+        if (wait.async) await wait.value;
       }
     }
   }
+}
+
+function fdatasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasyncCallback(fd, (error) => (error ? reject(error) : resolve())));
 }
 
 export function writeAll(fd: number, bytes: Buffer): void {

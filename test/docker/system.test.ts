@@ -28,6 +28,8 @@ const CLIENT_IMAGE = 'lottery-client:latest';
 /** Every Compose project of this suite starts with this; leftovers of a killed run are swept by it. */
 const PROJECT_PREFIX = 'lotterytest';
 const RUN_ID = `${PROJECT_PREFIX}${process.pid}`;
+/** Label of the containers and networks the suite creates without Compose, for the sweep. */
+const TEST_LABEL = 'lottery.container-test';
 /** How far Docker's receive timestamps of two containers may disagree with the real order. */
 const CROSS_CONTAINER_SLACK_MS = 250;
 /** `docker compose stop` grace period (Compose's default): a container still running then gets SIGKILL. */
@@ -90,6 +92,11 @@ async function sweepProjects(prefix: string): Promise<void> {
     `${labels.stdout}\n${volumes.stdout}\n${networks.stdout}`.split('\n').map((s) => s.trim()).filter((s) => s.startsWith(prefix)),
   );
   for (const project of projects) await exec('docker', ['compose', '-p', project, 'down', '-v', '--remove-orphans', '-t', '2']);
+  // Containers and networks this suite makes outside Compose carry TEST_LABEL.
+  const containers = (await exec('docker', ['ps', '-aq', '--filter', `label=${TEST_LABEL}`])).stdout.split('\n').filter(Boolean);
+  if (containers.length > 0) await exec('docker', ['rm', '-f', ...containers]);
+  const nets = (await exec('docker', ['network', 'ls', '-q', '--filter', `label=${TEST_LABEL}`])).stdout.split('\n').filter(Boolean);
+  if (nets.length > 0) await exec('docker', ['network', 'rm', ...nets]);
 }
 
 // ---------------------------------------------------------------------------
@@ -366,14 +373,14 @@ t.test('images: multi-stage output only, user node, exec-form entry points, noth
 
 t.test('validate-echo-server.sh against stand-in servers (busybox nc)', async (t) => {
   const network = `${RUN_ID}echo`;
-  await docker('network', 'create', network);
+  await docker('network', 'create', '--label', TEST_LABEL, network);
   t.teardown(async () => {
     await exec('docker', ['rm', '-f', 'server']);
     await exec('docker', ['network', 'rm', network]);
   });
   const standIn = async (...cmd: string[]) => {
     await exec('docker', ['rm', '-f', 'server']);
-    await docker('run', '-d', '--name', 'server', '--network', network, 'busybox', ...cmd);
+    await docker('run', '-d', '--name', 'server', '--label', TEST_LABEL, '--network', network, 'busybox', ...cmd);
     await new Promise((r) => setTimeout(r, 500));
   };
   const check = async (shell: string) => exec(shell, [join(repo, 'validate-echo-server.sh')], { timeoutMs: 30_000 });

@@ -189,6 +189,13 @@ t.test('OUT outside the checkout: absolute paths back to it', async (t) => {
     join(dir, '.data', 'agency-2.csv'), 'agency file of the checkout');
 });
 
+t.test('run with sh by mistake, it hands over to bash', async (t) => {
+  const dir = checkout(2);
+  const r = run('sh', ['generate-compose.sh', 'out.yml', '2'], dir);
+  t.equal(r.status, 0, 'exit 0');
+  t.same(Object.keys(composeConfig('out.yml', dir).services).sort(), ['client1', 'client2', 'server'], 'same file');
+});
+
 t.test('compose.yaml is the generator\'s output for 5 agencies', async (t) => {
   const dir = checkout(5);
   const r = run('bash', ['generate-compose.sh', 'compose.yaml', '5'], dir);

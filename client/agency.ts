@@ -6,11 +6,13 @@
  * exactly once.
  */
 import { randomBytes } from 'node:crypto';
+import { computeProof } from '../common/auth.js';
 import type { Logger } from '../common/logger.js';
 import {
   encodeBetBatch,
   encodeDone,
   encodeHello,
+  encodeProof,
   encodeWinnersRequest,
   ErrorCode,
   errorCodeName,
@@ -112,10 +114,9 @@ export class Agency {
 
   async #session(connection: Connection, progress: Progress): Promise<string[]> {
     const single = this.input.kind === 'single';
-    await connection.send(
-      encodeHello({ type: MessageType.Hello, version: PROTOCOL_VERSION, agency: this.config.id, singleBet: single, nonce: randomBytes(NONCE_BYTES) }),
-    );
-    const welcome = expect(await connection.next(), MessageType.Welcome, 'hello');
+    const nonce = randomBytes(NONCE_BYTES);
+    await connection.send(encodeHello({ type: MessageType.Hello, version: PROTOCOL_VERSION, agency: this.config.id, singleBet: single, nonce }));
+    const welcome = await this.#handshake(connection, nonce);
     this.logger.info('session', 'success', { client_id: this.config.id, stored: welcome.stored, finished: welcome.finished });
     if (this.input.kind === 'single') {
       await this.#sendSingle(connection, this.input.bet, welcome);
@@ -140,6 +141,16 @@ export class Agency {
       winners.push(...page.documents);
       if (page.last) return winners;
     }
+  }
+
+  /** Welcome directly, or after answering the central's challenge with our secret. */
+  async #handshake(connection: Connection, nonce: Buffer): Promise<Welcome> {
+    const reply = await connection.next();
+    if (reply.type !== MessageType.Challenge) return expect(reply, MessageType.Welcome, 'hello');
+    if (!this.config.secret) throw new AgencyError('the central requires an agency secret: set CLI_SECRET or CLI_SECRET_FILE');
+    const mac = computeProof(this.config.secret, this.config.id, nonce, reply.nonce);
+    await connection.send(encodeProof({ type: MessageType.Proof, mac }));
+    return expect(await connection.next(), MessageType.Welcome, 'proof');
   }
 
   async #sendSingle(connection: Connection, bet: Bet, welcome: Welcome): Promise<void> {

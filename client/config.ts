@@ -25,6 +25,8 @@ export interface ClientConfig {
   readonly window: number;
   readonly dataFile: string;
   readonly strict: boolean;
+  /** The agency's secret, when the central requires one (CLI_SECRET). */
+  readonly secret: string | null;
 }
 
 export interface ClientFlags {
@@ -38,6 +40,7 @@ export interface ClientFlags {
   readonly window?: string;
   readonly dataFile?: string;
   readonly strict?: boolean;
+  readonly secretFile?: string;
 }
 
 const def = (key: string, value: string): Raw => ({ key, value });
@@ -78,8 +81,22 @@ export function loadClientConfig(flags: ClientFlags): ClientConfig {
     ),
     window: toInt(pick(def('CLI_BATCH_WINDOW', '64'), env('CLI_BATCH_WINDOW'), flag('window', flags.window))!, 1, 1024),
     dataFile: toText(pick(def('CLI_DATA_FILE', `.data/agency-${id}.csv`), env('CLI_DATA_FILE'), flag('data-file', flags.dataFile))!),
+    secret: loadSecret(flags.secretFile),
     strict: flags.strict === true || toBool(pick(def('CLI_STRICT', 'false'), env('CLI_STRICT'))!),
   };
+}
+
+/** CLI_SECRET, or the first line of the file given by --secret-file / CLI_SECRET_FILE. */
+function loadSecret(flagFile: string | undefined): string | null {
+  const fileRaw = pick(env('CLI_SECRET_FILE'), flag('secret-file', flagFile));
+  if (fileRaw) {
+    if (!existsSync(fileRaw.value)) throw new ConfigError(fileRaw.key, `secret file ${fileRaw.value} does not exist`);
+    const secret = readFileSync(fileRaw.value, 'utf8').split(/\r?\n/)[0]!.trim();
+    if (secret === '') throw new ConfigError(fileRaw.key, `secret file ${fileRaw.value} is empty`);
+    return secret;
+  }
+  const direct = env('CLI_SECRET');
+  return direct ? direct.value.trim() : null;
 }
 
 /** "host:port", "[v6]:port". */

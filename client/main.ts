@@ -24,6 +24,7 @@ const program = new Command()
   .option('--batch-max-amount <n>', 'bets per batch (CLI_BATCH_MAXAMOUNT, default 10)')
   .option('--window <n>', 'batches sent ahead of their acks (CLI_BATCH_WINDOW, default 64)')
   .option('--data-file <path>', 'the bets file (CLI_DATA_FILE, default .data/agency-<id>.csv)')
+  .option('--secret-file <path>', 'file whose first line is this agency\'s secret (CLI_SECRET_FILE; or CLI_SECRET holds it)')
   .option('--strict', 'stop at the first invalid row or rejected batch, exit 1 (CLI_STRICT)')
   .addHelpText(
     'after',

@@ -42,6 +42,7 @@ export class Central {
       maxFrameBytes: config.maxFrameBytes,
       idleTimeoutMs: config.idleTimeoutMs,
       logLevel: config.logLevel,
+      secrets: config.secrets,
     };
     // Half-open: a peer that sends and then shuts its side (nc -N) still gets its answer.
     this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.#accept(socket));

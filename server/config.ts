@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseIni } from 'ini';
+import { readSecretsFile } from '../common/auth.js';
 import { ConfigError, env, from, pick, toBool, toDurationMs, toInt, toLevel, toText, type Raw } from '../common/config.js';
 import type { Level } from '../common/logger.js';
 import { MAX_BATCH_FRAME } from '../protocol/index.js';
@@ -28,6 +29,9 @@ export interface ServerConfig {
   readonly maxFrameBytes: number;
   /** Acknowledge a batch only once it is on disk (fdatasync). */
   readonly durable: boolean;
+  /** Per-agency secrets; null runs unauthenticated. */
+  readonly secrets: ReadonlyMap<number, string> | null;
+  readonly secretsFile: string | null;
 }
 
 /** Flags as commander hands them over (strings, unvalidated). */
@@ -43,6 +47,7 @@ export interface ServerFlags {
   readonly idleTimeout?: string;
   readonly maxFrameBytes?: string;
   readonly fsync?: boolean;
+  readonly secretsFile?: string;
 }
 
 const def = (key: string, value: string): Raw => ({ key, value });
@@ -56,7 +61,10 @@ export function loadServerConfig(flags: ServerFlags): ServerConfig {
     pick(def(key, fallback), fromFile ? ini(key) : undefined, env(key), flagName ? flag(flagName, flagValue) : undefined)!;
 
   const fsyncFlag = flags.fsync === false ? { key: '--no-fsync', value: 'false' } : undefined;
+  const secretsRaw = pick(env('SERVER_SECRETS_FILE'), flag('secrets-file', flags.secretsFile));
   return {
+    secretsFile: secretsRaw ? resolve(secretsRaw.value) : null,
+    secrets: secretsRaw ? loadSecrets(secretsRaw) : null,
     host: toText(setting('SERVER_HOST', '0.0.0.0', 'host', flags.host)),
     port: toInt(setting('SERVER_PORT', '12345', 'port', flags.port, true), 0, 65535),
     advertisedName: toText(setting('SERVER_IP', 'server', undefined, undefined, true)),
@@ -69,6 +77,17 @@ export function loadServerConfig(flags: ServerFlags): ServerConfig {
     maxFrameBytes: toInt(setting('SERVER_MAX_FRAME_BYTES', String(MAX_BATCH_FRAME), 'max-frame-bytes', flags.maxFrameBytes), 64, MAX_BATCH_FRAME),
     durable: toBool(pick(def('SERVER_FSYNC', 'true'), env('SERVER_FSYNC'), fsyncFlag)!),
   };
+}
+
+function loadSecrets(raw: Raw): Map<number, string> {
+  if (!existsSync(raw.value)) throw new ConfigError(raw.key, `secrets file ${raw.value} does not exist`);
+  try {
+    const secrets = readSecretsFile(raw.value);
+    if (secrets.size === 0) throw new Error(`${raw.value} holds no agency secret`);
+    return secrets;
+  } catch (error) {
+    throw new ConfigError(raw.key, (error as Error).message);
+  }
 }
 
 /** Keys of the ini file (section [DEFAULT], or top level). A missing default file is fine; a missing named one is not. */

@@ -23,6 +23,7 @@ const program = new Command()
   .option('--max-connections <n>', 'connections served at once; more are refused (SERVER_MAX_CONNECTIONS, default 128)')
   .option('--idle-timeout <duration>', 'drop a connection silent this long, e.g. 30s; 0 disables (SERVER_IDLE_TIMEOUT, default 30s)')
   .option('--max-frame-bytes <n>', 'largest bet-batch frame accepted, 64..8192 (SERVER_MAX_FRAME_BYTES, default 8192)')
+  .option('--secrets-file <path>', 'per-agency secrets, one "<agency> <secret>" per line; agencies must then prove theirs (SERVER_SECRETS_FILE)')
   .addOption(new Option('--no-fsync', 'acknowledge batches before they reach the disk: faster, but a power loss can lose acknowledged bets (SERVER_FSYNC=false)'))
   .addHelpText('after', `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.`)
   .exitOverride()
@@ -56,7 +57,11 @@ async function main(): Promise<number> {
     max_connections: config.maxConnections,
     idle_timeout_ms: config.idleTimeoutMs,
     max_frame_bytes: config.maxFrameBytes,
+    auth: config.secrets ? `${config.secrets.size} agency secrets` : 'off',
   });
+  if (!config.secrets) {
+    logger.warning('auth', 'success', { mode: 'unauthenticated', detail: 'no agency secrets configured (SERVER_SECRETS_FILE); any client may speak for any agency' });
+  }
 
   const central = new Central(config, logger);
   try {

@@ -2,7 +2,8 @@
  * One agency's conversation with the central, run inside that connection's
  * worker. A strict state machine:
  *
- *   greeting --Hello--> betting --Done--> finished --WinnersRequest--> waiting --draw--> answered
+ *   greeting --Hello--> [authenticating --Proof-->] betting --Done--> finished
+ *            --WinnersRequest--> waiting --draw--> answered
  *
  * Echo is answered in any state. Anything out of order, a skipped or repeated
  * batch sequence number, or a second Hello is a protocol error: the session
@@ -12,9 +13,13 @@
  * single (group-committed) sync, then logged and acknowledged together.
  */
 import { isUtf8 } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
+import { verifyProof } from '../common/auth.js';
 import type { Logger } from '../common/logger.js';
 import {
   encodeBatchAck,
+  encodeChallenge,
+  NONCE_BYTES,
   encodeBatchRejected,
   encodeEcho,
   encodeErrorReply,
@@ -31,6 +36,7 @@ import {
   type Done,
   type Echo,
   type Hello,
+  type Proof,
 } from '../protocol/index.js';
 import { runDraw } from './coordinator.js';
 import { DRAW_STATE as DRAW_STATE_SLOT, DrawState, type SharedState } from './shared-state.js';
@@ -38,7 +44,7 @@ import { StoreError, type BetFile } from './storage/bet-file.js';
 import { formatBetLines } from './storage/csv-line.js';
 import { readWinners, recordFinished } from './storage/sidecars.js';
 
-type Phase = 'greeting' | 'betting' | 'finished' | 'waiting' | 'answered' | 'closed';
+type Phase = 'greeting' | 'authenticating' | 'betting' | 'finished' | 'waiting' | 'answered' | 'closed';
 
 export interface SessionDeps {
   readonly state: SharedState;
@@ -47,6 +53,8 @@ export interface SessionDeps {
   readonly betsFile: string;
   /** Agencies the draw waits for (0: no draw). */
   readonly agencies: number;
+  /** Agency secrets; null when the central runs unauthenticated. */
+  readonly secrets: ReadonlyMap<number, string> | null;
   readonly peer: string;
   /** Queues bytes for the socket. */
   send(bytes: Buffer): void;
@@ -75,6 +83,8 @@ export class Session {
   #nextSeq = 0;
   #pending: Pending[] = [];
   #aborted = false;
+  /** The Hello being authenticated, and the nonce we challenged it with. */
+  #challenge: { hello: Hello; nonce: Buffer } | null = null;
   #acking: Promise<void> | null = null;
 
   constructor(private readonly deps: SessionDeps) {}
@@ -112,7 +122,7 @@ export class Session {
       case MessageType.WinnersRequest:
         return this.#winners();
       case MessageType.Proof:
-        return this.fail(ErrorCode.UnexpectedMessage, 'proof without a challenge: this central has no agency secrets');
+        return this.#proof(message);
       default:
         return this.fail(ErrorCode.UnexpectedMessage, `message type ${(message as { type: number }).type} is not for the central`);
     }
@@ -176,6 +186,11 @@ export class Session {
     if (!this.closed) this.#close();
   }
 
+  /** True until a Hello (and its Proof, with secrets) was accepted. */
+  #unwelcomed(): boolean {
+    return this.#phase === 'greeting' || this.#phase === 'authenticating';
+  }
+
   #close(): void {
     this.#phase = 'closed';
     this.deps.close();
@@ -194,6 +209,34 @@ export class Session {
     if (hello.version !== PROTOCOL_VERSION) {
       return this.fail(ErrorCode.UnsupportedVersion, `protocol version ${hello.version} is not supported (this central speaks ${PROTOCOL_VERSION})`);
     }
+    const { secrets } = this.deps;
+    if (!secrets) return this.#admit(hello);
+    if (!secrets.has(hello.agency)) return this.#authFailed(hello.agency, `agency ${hello.agency} has no secret at this central`);
+    const nonce = randomBytes(NONCE_BYTES);
+    this.#challenge = { hello, nonce };
+    this.#phase = 'authenticating';
+    this.deps.send(encodeChallenge({ type: MessageType.Challenge, nonce }));
+  }
+
+  #proof(proof: Proof): void {
+    const challenge = this.#challenge;
+    if (this.#phase !== 'authenticating' || !challenge) return this.fail(ErrorCode.UnexpectedMessage, 'proof without a challenge');
+    this.#challenge = null;
+    const { hello, nonce } = challenge;
+    const secret = this.deps.secrets!.get(hello.agency)!;
+    if (!verifyProof(secret, hello.agency, hello.nonce, nonce, proof.mac)) {
+      return this.#authFailed(hello.agency, `proof does not match the secret of agency ${hello.agency}`);
+    }
+    this.#admit(hello);
+  }
+
+  #authFailed(agency: number, reason: string): void {
+    this.deps.logger.warning('auth', 'fail', { agency, ip: this.deps.peer, reason });
+    this.fail(ErrorCode.AuthFailed, 'authentication failed');
+  }
+
+  /** The agency is who it says: claim its slot and tell it where its stored bets end. */
+  #admit(hello: Hello): void {
     const { state } = this.deps;
     if (!state.claimAgency(hello.agency)) {
       return this.fail(ErrorCode.AgencyBusy, `agency ${hello.agency} already has an open session`);
@@ -210,7 +253,7 @@ export class Session {
   }
 
   async #batch(batch: BetBatch): Promise<void> {
-    if (this.#phase === 'greeting') return this.fail(ErrorCode.UnexpectedMessage, 'bet batch before hello');
+    if (this.#unwelcomed()) return this.fail(ErrorCode.UnexpectedMessage, 'bet batch before a completed hello');
     if (this.#phase !== 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'bet batch after done');
     if (batch.seq !== this.#nextSeq) {
       return this.fail(ErrorCode.BadSequence, `batch sequence ${batch.seq} where ${this.#nextSeq} was expected`);
@@ -242,7 +285,7 @@ export class Session {
   }
 
   #done(done: Done): void {
-    if (this.#phase === 'greeting') return this.fail(ErrorCode.UnexpectedMessage, 'done before hello');
+    if (this.#unwelcomed()) return this.fail(ErrorCode.UnexpectedMessage, 'done before a completed hello');
     if (this.#phase !== 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'second done');
     const { state, logger, betsFile } = this.deps;
     const stored = state.stored(this.#agency);
@@ -263,7 +306,7 @@ export class Session {
   }
 
   async #winners(): Promise<void> {
-    if (this.#phase === 'greeting') return this.fail(ErrorCode.UnexpectedMessage, 'winners request before hello');
+    if (this.#unwelcomed()) return this.fail(ErrorCode.UnexpectedMessage, 'winners request before a completed hello');
     if (this.#phase === 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'winners request before done');
     if (this.#phase !== 'finished') return this.fail(ErrorCode.UnexpectedMessage, 'second winners request');
     if (this.deps.agencies === 0) return this.fail(ErrorCode.UnexpectedMessage, 'no draw is configured (SERVER_AGENCIES=0)');

@@ -33,6 +33,8 @@ export interface WorkerSettings {
   readonly maxFrameBytes: number;
   readonly idleTimeoutMs: number;
   readonly logLevel: Level;
+  /** Agency id → secret, or null when running unauthenticated. */
+  readonly secrets: ReadonlyMap<number, string> | null;
 }
 
 export interface WorkerInit {

@@ -39,6 +39,7 @@ const session = new Session({
   logger,
   betsFile: settings.betsFile,
   agencies: settings.agencies,
+  secrets: settings.secrets,
   peer: init.peer,
   send: (bytes) => post({ kind: 'write', bytes }),
   close: () => post({ kind: 'close' }),

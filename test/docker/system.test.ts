@@ -80,6 +80,16 @@ async function containerState(name: string): Promise<{ running: boolean; exitCod
   return { running: running === 'true', exitCode: Number(code), oomKilled: oom === 'true' };
 }
 
+/** How long after `since` (ms since the epoch) each container stopped: who was slow to stop. */
+async function stoppedAfterMs(names: readonly string[], since: number): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const name of names) {
+    const finished = (await docker('inspect', '--format', '{{.State.FinishedAt}}', name)).trim();
+    out[name] = Date.parse(finished) - since;
+  }
+  return out;
+}
+
 async function containerExists(name: string): Promise<boolean> {
   return (await exec('docker', ['container', 'inspect', name])).code === 0;
 }
@@ -485,33 +495,52 @@ t.test('config changes take effect without rebuilding the images', async (t) => 
   t.equal((await docker('image', 'inspect', '--format', '{{.Id}}', CLIENT_IMAGE)).trim(), images['client'], 'client image not rebuilt');
 });
 
-t.test('docker compose stop mid-run: server and clients exit 0 inside the grace period', async (t) => {
-  // Agency 3 never starts, so the draw cannot happen: whatever the speed of the
-  // machine, clients 1 and 2 are still sending or waiting for it when stopped.
-  const co = await checkout(t, 'stop', 3, (dir) => generateData(dir, 3, 20_000, [1, 1, 1], 5));
+/**
+ * Stops a run in which agency 3 never starts, so the draw cannot happen:
+ * `sending` stops while the agencies are still streaming their bets,
+ * `waiting` once every bet of theirs is in and they wait for the draw.
+ */
+async function stopMidRun(t: Tap, phase: 'sending' | 'waiting'): Promise<void> {
+  const bets = phase === 'sending' ? 100_000 : 500;
+  const co = await checkout(t, `stop${phase}`, 3, (dir) => generateData(dir, 3, bets, [1, 1, 1], 5));
   await co.mustCompose('up', '-d', 'server', 'client1', 'client2');
+  const wanted = phase === 'sending' ? 1 : 2 * bets;
   let received = 0;
-  for (let i = 0; i < 300 && received === 0; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    received = events(await co.logs()).filter((e) => e.action === 'apuesta_recibida').length;
+  for (let i = 0; i < 600 && received < wanted; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    received = events(await co.logs()).filter((e) => e.action === 'apuesta_recibida').reduce((sum, e) => sum + Number(e.fields['cantidad']), 0);
   }
-  t.ok(received > 0, 'bets are flowing');
+  if (phase === 'sending') {
+    t.ok(received > 0 && received < 2 * bets, `stopped mid-stream (${received} of ${2 * bets} bets in)`);
+  } else {
+    t.equal(received, 2 * bets, 'every bet of agencies 1 and 2 is in');
+    await new Promise((r) => setTimeout(r, 1000)); // time to say Done and ask for the winners
+  }
+  const names = ['server', 'client1', 'client2'];
   const running: Record<string, boolean> = {};
-  for (const name of ['server', 'client1', 'client2']) running[name] = (await containerState(name)).running;
+  for (const name of names) running[name] = (await containerState(name)).running;
   t.same(running, { server: true, client1: true, client2: true }, 'everybody still running when stopped');
+
+  const stopAt = Date.now();
   const stop = await co.compose('stop', '-t', String(STOP_GRACE_S));
   t.equal(stop.code, 0, 'docker compose stop succeeds');
-  t.ok(stop.ms < STOP_GRACE_S * 1000, `stop took ${stop.ms} ms, inside the ${STOP_GRACE_S} s grace period (no SIGKILL)`);
+  const took = await stoppedAfterMs(names, stopAt);
+  t.comment(`stopped after (ms): ${JSON.stringify(took)}`);
+  t.ok(stop.ms < STOP_GRACE_S * 1000, `stop took ${stop.ms} ms, inside the ${STOP_GRACE_S} s grace period (no SIGKILL)`, { stoppedAfterMs: took });
   const lines = await co.logs();
-  for (const name of ['server', 'client1', 'client2']) {
+  for (const name of names) {
     const state = await containerState(name);
     t.equal(state.exitCode, 0, `${name}: exit code 0`, { log: dump(lines.filter((l) => l.service === name), 20) });
   }
   const ev = events(lines);
   t.notOk(ev.some((e) => e.action === 'sorteo'), 'no draw happened (agency 3 never came)');
-  t.same(ev.filter((e) => e.result === 'fail').map((e) => `${e.service} | ${e.text}`), [], 'stopping is not a failure: no result: fail');
-});
+  const fails = ev.filter((e) => e.result === 'fail').map((e) => `${e.service} | ${e.text}`);
+  t.same(fails, [], 'a requested stop is not a failure: no result: fail');
+  if (fails.length > 0) t.comment(`log after the stop:\n${dump(lines.filter((l) => !l.text.includes('apuesta_recibida')).slice(-40))}`);
+}
 
+t.test('docker compose stop while agencies send: every container exits 0 inside the grace period', (t) => stopMidRun(t, 'sending'));
+t.test('docker compose stop while agencies wait for the draw: every container exits 0 inside the grace period', (t) => stopMidRun(t, 'waiting'));
 
 // Last, because `up --build` re-tags the images from the committed tree.
 t.test('a fresh clone: `docker compose up --build` with compose.yaml and the .data/ samples', async (t) => {

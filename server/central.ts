@@ -3,7 +3,7 @@
  * connections (one worker each, up to the limit), and shuts everything down
  * in order. It holds the bets file descriptor that every worker appends to.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from '../common/logger.js';
@@ -11,7 +11,7 @@ import { encodeErrorReply, ErrorCode, MessageType } from '../protocol/index.js';
 import type { ServerConfig } from './config.js';
 import { runDraw } from './coordinator.js';
 import { createSharedState, DrawState, SharedState } from './shared-state.js';
-import { recoverBetsFile } from './storage/recovery.js';
+import { batchIndexPath, recoverBetsFile } from './storage/recovery.js';
 import { drawHappened, readFinished } from './storage/sidecars.js';
 import type { WorkerSettings } from './thread-messages.js';
 import { WorkerLink } from './worker-link.js';
@@ -26,6 +26,7 @@ export class Central {
   readonly #server: Server;
   readonly #settings: WorkerSettings;
   #betsFd = -1;
+  #indexFd = -1;
   #nextConnection = 1;
   #stopping = false;
 
@@ -66,7 +67,6 @@ export class Central {
   #prepareStorage(): void {
     const { betsFile, agencies } = this.config;
     mkdirSync(dirname(betsFile), { recursive: true });
-    if (!existsSync(betsFile)) closeSync(openSync(betsFile, 'a'));
     const recovery = recoverBetsFile(betsFile);
     for (const [agency, count] of recovery.counts) if (agency >= 1 && agency <= 65535) this.#state.addStored(agency, count);
     const finished = readFinished(betsFile);
@@ -77,9 +77,10 @@ export class Central {
       finished: finished.size,
       discarded_bytes: recovery.truncatedBytes,
       malformed_lines: recovery.malformedLines,
+      index_rebuilt: recovery.indexRebuilt,
     });
     if (recovery.truncatedBytes > 0) {
-      this.logger.warning('torn_line_discarded', 'success', { path: betsFile, bytes: recovery.truncatedBytes });
+      this.logger.warning('torn_batch_discarded', 'success', { path: betsFile, bytes: recovery.truncatedBytes });
     }
     if (drawHappened(betsFile)) {
       this.#state.setDrawState(DrawState.Done);
@@ -89,6 +90,7 @@ export class Central {
       runDraw(betsFile, this.#state, this.logger, false);
     }
     this.#betsFd = openSync(betsFile, 'a');
+    this.#indexFd = openSync(batchIndexPath(betsFile), 'a');
   }
 
   #accept(socket: Socket): void {
@@ -114,7 +116,7 @@ export class Central {
     const link = new WorkerLink(
       id,
       socket,
-      { state: this.#stateBuffer, betsFd: this.#betsFd, settings: this.#settings, peer, connectionId: id },
+      { state: this.#stateBuffer, betsFd: this.#betsFd, indexFd: this.#indexFd, settings: this.#settings, peer, connectionId: id },
       this.logger,
       (done) => {
         this.#links.delete(done);
@@ -147,9 +149,11 @@ export class Central {
       }
     }
     if (this.#betsFd >= 0) {
-      fsyncSync(this.#betsFd);
-      closeSync(this.#betsFd);
-      this.#betsFd = -1;
+      for (const fd of [this.#betsFd, this.#indexFd]) {
+        fsyncSync(fd);
+        closeSync(fd);
+      }
+      this.#betsFd = this.#indexFd = -1;
       this.logger.info('bets_file_closed', 'success', { path: this.config.betsFile });
     }
   }

@@ -41,6 +41,8 @@ export interface WorkerInit {
   readonly state: SharedArrayBuffer;
   /** bets.csv, opened O_APPEND by the main thread; descriptors are process-wide. */
   readonly betsFd: number;
+  /** `<bets>.batches`, the batch index, opened O_APPEND likewise. */
+  readonly indexFd: number;
   readonly settings: WorkerSettings;
   readonly peer: string;
   readonly connectionId: number;

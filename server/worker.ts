@@ -35,7 +35,7 @@ function post(message: WorkerToMain): void {
 
 const session = new Session({
   state,
-  betFile: new BetFile(init.betsFd, state, settings.durable),
+  betFile: new BetFile(init.betsFd, init.indexFd, state, settings.durable),
   logger,
   betsFile: settings.betsFile,
   agencies: settings.agencies,

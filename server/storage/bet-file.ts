@@ -9,9 +9,10 @@
  * while it syncs, others (and its own session) keep appending, and the next
  * sync covers them all.
  */
-import { fdatasync as fdatasyncCallback, writeSync } from 'node:fs';
+import { fdatasync as fdatasyncCallback, fstatSync, writeSync } from 'node:fs';
 import { ErrorCode } from '../../protocol/index.js';
 import { withLock } from '../mutex.js';
+import { INDEX_ENTRY_BYTES } from './recovery.js';
 import { DrawState, SharedState, SYNCED_SEQ, SYNCING, WRITE_SEQ } from '../shared-state.js';
 
 /** A batch could not be stored; carries the code the agency is told. */
@@ -30,6 +31,8 @@ export class BetFile {
 
   constructor(
     private readonly fd: number,
+    /** `<bets>.batches`: the end offset of every batch, for crash recovery. */
+    private readonly indexFd: number,
     private readonly state: SharedState,
     private readonly isDurable: boolean,
   ) {
@@ -48,6 +51,10 @@ export class BetFile {
         throw new StoreError(ErrorCode.DrawClosed, 'the draw has already run; no more bets are accepted');
       }
       writeAll(this.fd, lines);
+      // The batch's end goes to the index only after its data: recovery trusts indexed ends alone.
+      const end = Buffer.allocUnsafe(INDEX_ENTRY_BYTES);
+      end.writeBigUInt64BE(BigInt(fstatSync(this.fd).size));
+      writeAll(this.indexFd, end);
       const stored = this.state.addStored(agency, count);
       const seq = Atomics.add(this.#slots, WRITE_SEQ, 1) + 1;
       return { seq, stored };
@@ -67,7 +74,7 @@ export class BetFile {
         try {
           // Everything written up to `target` is covered by the sync we start now.
           const target = Atomics.load(slots, WRITE_SEQ);
-          await fdatasync(this.fd);
+          await Promise.all([fdatasync(this.fd), fdatasync(this.indexFd)]);
           if (Atomics.load(slots, SYNCED_SEQ) < target) Atomics.store(slots, SYNCED_SEQ, target);
         } finally {
           Atomics.store(slots, SYNCING, 0);

@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../common/config.js';
 import { Logger } from '../common/logger.js';
-import { Agency, AgencyError, type BetInput } from './agency.js';
+import { Agency, type BetInput } from './agency.js';
 import { toRow } from './bet-source.js';
 import { DEFAULT_CONFIG_PATH, loadClientConfig, type ClientConfig, type ClientFlags } from './config.js';
 
@@ -98,6 +98,11 @@ async function main(): Promise<number> {
   try {
     const result = await agency.run();
     if (input.kind === 'file') logger.info('consulta_ganadores', 'success', { cant_ganadores: result.winners.length });
+    if (result.rejected > 0) {
+      // The run went to the end, but the central refused some of the agency's data.
+      logger.error('agency', 'fail', { client_id: config.id, error: `the central rejected ${result.rejected} bets`, rejected: result.rejected });
+      return 1;
+    }
     logger.info('loop_finished', 'success', { client_id: config.id });
     return 0;
   } catch (error) {
@@ -109,7 +114,7 @@ async function main(): Promise<number> {
       return 0;
     }
     logger.error('agency', 'fail', { client_id: config.id, error: (error as Error).message });
-    return error instanceof AgencyError ? 1 : 1;
+    return 1;
   }
 }
 

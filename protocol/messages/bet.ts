@@ -46,15 +46,16 @@ export function readBet(r: BodyReader): Bet {
 
 // C0 controls and DEL: they would break CSV lines and logs.
 const CONTROL = /[\u0000-\u001f\u007f]/;
+const NOT_SPACE = /[^ ]/;
 const DIGITS = /^[0-9]+$/;
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const OLDEST_YEAR = 1900;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Why a bet is invalid, or null when it is valid. `today` is "YYYY-MM-DD" (UTC). */
-export function validateBet(bet: Bet, today = new Date().toISOString().slice(0, 10)): string | null {
+export function validateBet(bet: Bet, today = todayUtc()): string | null {
   const name = checkName(bet.firstName, 'first name') ?? checkName(bet.lastName, 'last name');
   if (name) return name;
-  if (!DIGITS.test(bet.document) || bet.document.length > MAX_DOCUMENT_DIGITS) {
+  if (bet.document.length > MAX_DOCUMENT_DIGITS || !DIGITS.test(bet.document)) {
     return `document must be 1 to ${MAX_DOCUMENT_DIGITS} digits, got ${JSON.stringify(bet.document)}`;
   }
   const date = checkBirthdate(bet.birthdate, today);
@@ -66,22 +67,52 @@ export function validateBet(bet: Bet, today = new Date().toISOString().slice(0, 
 }
 
 function checkName(value: string, what: string): string | null {
-  if (value.trim() === '') return `${what} is empty`;
-  if (Buffer.byteLength(value) > MAX_NAME_BYTES) return `${what} is longer than ${MAX_NAME_BYTES} bytes`;
+  if (!NOT_SPACE.test(value)) return `${what} is empty`;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short strings need no byte count.
+  if (value.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(value) > MAX_NAME_BYTES) return `${what} is longer than ${MAX_NAME_BYTES} bytes`;
   if (CONTROL.test(value)) return `${what} contains a control character`;
   return null;
 }
 
 function checkBirthdate(value: string, today: string): string | null {
-  const match = DATE.exec(value);
-  if (match) {
-    const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
-    const date = new Date(Date.UTC(year, month - 1, day));
-    const real = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
-    if (real && year >= OLDEST_YEAR && value <= today) return null;
-    if (real) return `birthdate ${value} is outside ${OLDEST_YEAR}-01-01..${today}`;
+  const year = digitsAt(value, 0, 4);
+  const month = digitsAt(value, 5, 7);
+  const day = digitsAt(value, 8, 10);
+  const shaped = value.length === BIRTHDATE_BYTES && value[4] === '-' && value[7] === '-' && year >= 0 && month >= 1 && month <= 12;
+  if (shaped && day >= 1 && day <= daysInMonth(year, month)) {
+    if (year >= OLDEST_YEAR && value <= today) return null;
+    return `birthdate ${value} is outside ${OLDEST_YEAR}-01-01..${today}`;
   }
   return `birthdate must be a real date YYYY-MM-DD, got ${JSON.stringify(value)}`;
+}
+
+let cachedDay = '';
+let cachedUntil = 0;
+
+/** Today as "YYYY-MM-DD" (UTC), recomputed at most once a second: validation runs per bet. */
+function todayUtc(): string {
+  const now = Date.now();
+  if (now >= cachedUntil) {
+    cachedDay = new Date(now).toISOString().slice(0, 10);
+    cachedUntil = now + 1000;
+  }
+  return cachedDay;
+}
+
+/** The decimal number in value[from, to), or -1 if any of it is not a digit. */
+function digitsAt(value: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = value.charCodeAt(i) - 48;
+    if (!(d >= 0 && d <= 9)) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function daysInMonth(year: number, month: number): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!;
 }
 
 /** A bet wins the draw when its number is this one. */

@@ -26,7 +26,7 @@ result() {
 }
 
 # The server container's first network and its address on it.
-target=$(docker inspect --format '{{range $name, $net := .NetworkSettings.Networks}}{{$name}} {{$net.IPAddress}}{{println}}{{end}}' "$container" 2>/dev/null | awk 'NF == 2 { print; exit }')
+target=$(docker container inspect --format '{{range $name, $net := .NetworkSettings.Networks}}{{$name}} {{$net.IPAddress}}{{println}}{{end}}' "$container" 2>/dev/null | awk 'NF == 2 { print; exit }')
 network=${target% *}
 address=${target#* }
 if [ -z "$target" ] || [ -z "$network" ] || [ -z "$address" ]; then

@@ -75,7 +75,7 @@ async function must(cmd: string, args: readonly string[], opts: { cwd?: string; 
 const docker = (...args: string[]) => must('docker', args);
 
 async function containerState(name: string): Promise<{ running: boolean; exitCode: number; oomKilled: boolean }> {
-  const out = await docker('inspect', '--format', '{{.State.Running}} {{.State.ExitCode}} {{.State.OOMKilled}}', name);
+  const out = await docker('container', 'inspect', '--format', '{{.State.Running}} {{.State.ExitCode}} {{.State.OOMKilled}}', name);
   const [running, code, oom] = out.trim().split(' ');
   return { running: running === 'true', exitCode: Number(code), oomKilled: oom === 'true' };
 }
@@ -84,7 +84,7 @@ async function containerState(name: string): Promise<{ running: boolean; exitCod
 async function stoppedAfterMs(names: readonly string[], since: number): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const name of names) {
-    const finished = (await docker('inspect', '--format', '{{.State.FinishedAt}}', name)).trim();
+    const finished = (await docker('container', 'inspect', '--format', '{{.State.FinishedAt}}', name)).trim();
     out[name] = Date.parse(finished) - since;
   }
   return out;

@@ -181,7 +181,6 @@ function checkout(t: Tap, name: string, agencies: number, data: (dataDir: string
   })();
 }
 
-
 async function generateData(dir: string, agencies: number, bets: number, winners: number[], seed: number): Promise<void> {
   await must(process.execPath, [
     join(repo, 'dist', 'scripts', 'generate-data.js'),

@@ -31,7 +31,10 @@ import {
   NO_BET_INDEX,
   PROTOCOL_VERSION,
   validateBet,
-  type BetBatch,
+  todayUtc,
+  decodeBetBatch,
+  BodyReader,
+  type Bet,
   type ClientMessage,
   type Done,
   type Echo,
@@ -41,6 +44,7 @@ import {
 import { runDraw } from './coordinator.js';
 import { DRAW_STATE as DRAW_STATE_SLOT, DrawState, type SharedState } from './shared-state.js';
 import { StoreError, type BetFile } from './storage/bet-file.js';
+import { BatchLineWriter } from './storage/batch-lines.js';
 import { formatBetLines } from './storage/csv-line.js';
 import { readWinners, recordFinished } from './storage/sidecars.js';
 
@@ -70,7 +74,8 @@ interface Pending {
   readonly writeSeq: number;
   readonly stored: number;
   readonly count: number;
-  readonly batch: BetBatch;
+  /** Decoded bets, kept only for single-bet sessions (their bets are logged one by one). */
+  readonly bets: readonly Bet[] | null;
 }
 
 /** How long a parked winners request sleeps before re-checking for shutdown or hang-up. */
@@ -86,6 +91,7 @@ export class Session {
   /** The Hello being authenticated, and the nonce we challenged it with. */
   #challenge: { hello: Hello; nonce: Buffer } | null = null;
   #acking: Promise<void> | null = null;
+  #lineWriter: BatchLineWriter | null = null;
 
   constructor(private readonly deps: SessionDeps) {}
 
@@ -109,7 +115,6 @@ export class Session {
    */
   async handle(message: ClientMessage): Promise<void> {
     if (this.closed) return;
-    if (message.type === MessageType.BetBatch) return this.#batch(message);
     await this.settled();
     if (this.closed) return;
     switch (message.type) {
@@ -123,6 +128,8 @@ export class Session {
         return this.#winners();
       case MessageType.Proof:
         return this.#proof(message);
+      case MessageType.BetBatch:
+        return this.fail(ErrorCode.UnexpectedMessage, 'bet batches are handled by handleBatch');
       default:
         return this.fail(ErrorCode.UnexpectedMessage, `message type ${(message as { type: number }).type} is not for the central`);
     }
@@ -150,9 +157,7 @@ export class Session {
         for (const p of pending) {
           // Logged before the ack leaves: an observer never sees the ack first.
           this.deps.logger.info('apuesta_recibida', 'success', { cantidad: p.count, agency: this.#agency });
-          if (this.#singleBet) {
-            for (const bet of p.batch.bets) this.deps.logger.info('apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number });
-          }
+          for (const bet of p.bets ?? []) this.deps.logger.info('apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number });
           acks.push(encodeBatchAck({ type: MessageType.BatchAck, seq: p.seq, stored: p.stored }));
         }
         if (!this.closed) this.deps.send(acks.length === 1 ? acks[0]! : Buffer.concat(acks));
@@ -243,6 +248,7 @@ export class Session {
     }
     this.#agency = hello.agency;
     this.#singleBet = hello.singleBet;
+    this.#lineWriter = new BatchLineWriter(hello.agency);
     this.deps.claimed(hello.agency);
     const finished = state.isFinished(hello.agency);
     const drawDone = state.drawState() === DrawState.Done;
@@ -252,36 +258,42 @@ export class Session {
     this.deps.send(encodeWelcome({ type: MessageType.Welcome, stored, finished, drawDone }));
   }
 
-  async #batch(batch: BetBatch): Promise<void> {
+  /**
+   * A BetBatch frame body. Checked and turned into CSV lines on the bytes
+   * (BatchLineWriter); only a batch the fast path is unsure of is decoded
+   * into objects, to find the exact problem or to quote a name.
+   */
+  async handleBatch(body: Buffer): Promise<void> {
+    if (this.closed) return;
     if (this.#unwelcomed()) return this.fail(ErrorCode.UnexpectedMessage, 'bet batch before a completed hello');
     if (this.#phase !== 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'bet batch after done');
-    if (batch.seq !== this.#nextSeq) {
-      return this.fail(ErrorCode.BadSequence, `batch sequence ${batch.seq} where ${this.#nextSeq} was expected`);
-    }
+    const seq = body.readUInt32BE(0); // FrameDecoder guarantees the 6-byte minimum
+    if (seq !== this.#nextSeq) return this.fail(ErrorCode.BadSequence, `batch sequence ${seq} where ${this.#nextSeq} was expected`);
     this.#nextSeq++;
+    const fast = this.#singleBet ? null : this.#lineWriter!.write(body, Buffer.from(todayUtc()));
+    if (fast) return this.#store(seq, this.#lineWriter!.scratch.subarray(0, fast.length), fast.count, null);
+    const batch = decodeBetBatch(new BodyReader(body)); // throws ProtocolError on bad structure
     for (let i = 0; i < batch.bets.length; i++) {
       const problem = validateBet(batch.bets[i]!);
-      if (problem) return this.#reject(batch, ErrorCode.InvalidBet, i, `bet ${i + 1}: ${problem}`);
+      if (problem) return this.#reject(seq, batch.bets.length, ErrorCode.InvalidBet, i, `bet ${i + 1}: ${problem}`);
     }
+    return this.#store(seq, formatBetLines(this.#agency, batch.bets), batch.bets.length, this.#singleBet ? batch.bets : null);
+  }
+
+  #store(seq: number, lines: Buffer, count: number, bets: readonly Bet[] | null): void | Promise<void> {
     try {
-      const lines = formatBetLines(this.#agency, batch.bets);
-      const { seq, stored } = this.deps.betFile.append(this.#agency, lines, batch.bets.length);
-      this.#pending.push({ seq: batch.seq, writeSeq: seq, stored, count: batch.bets.length, batch });
+      const { seq: writeSeq, stored } = this.deps.betFile.append(this.#agency, lines, count);
+      this.#pending.push({ seq, writeSeq, stored, count, bets });
     } catch (error) {
-      if (error instanceof StoreError) return this.#reject(batch, error.code, NO_BET_INDEX, error.message);
-      this.#reject(batch, ErrorCode.StorageFailure, NO_BET_INDEX, `could not store the batch: ${(error as Error).message}`);
+      if (error instanceof StoreError) return this.#reject(seq, count, error.code, NO_BET_INDEX, error.message);
+      return this.#reject(seq, count, ErrorCode.StorageFailure, NO_BET_INDEX, `could not store the batch: ${(error as Error).message}`);
     }
   }
 
-  async #reject(batch: BetBatch, code: ErrorCode, betIndex: number, reason: string): Promise<void> {
+  async #reject(seq: number, count: number, code: ErrorCode, betIndex: number, reason: string): Promise<void> {
     await this.settled();
-    this.deps.logger.warning('apuesta_recibida', 'fail', {
-      cantidad: batch.bets.length,
-      agency: this.#agency,
-      code: errorCodeName(code),
-      reason,
-    });
-    this.deps.send(encodeBatchRejected({ type: MessageType.BatchRejected, seq: batch.seq, code, betIndex, reason }));
+    this.deps.logger.warning('apuesta_recibida', 'fail', { cantidad: count, agency: this.#agency, code: errorCodeName(code), reason });
+    this.deps.send(encodeBatchRejected({ type: MessageType.BatchRejected, seq, code, betIndex, reason }));
   }
 
   #done(done: Done): void {

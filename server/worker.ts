@@ -77,7 +77,8 @@ async function onData(chunk: Buffer): Promise<void> {
   try {
     for (const frame of decoder.push(chunk)) {
       if (session.closed) break;
-      await session.handle(decodeMessage(frame) as ClientMessage);
+      if (frame.type === MessageType.BetBatch) await session.handleBatch(frame.body);
+      else await session.handle(decodeMessage(frame) as ClientMessage);
     }
     // Frames before bad bytes in the same chunk were handled; now the bad bytes end the session.
     if (decoder.failure) throw decoder.failure;
@@ -125,6 +126,9 @@ port.on('message', (message: MainToWorker) => {
       return enqueue(() => onData(chunk));
     }
     case 'end':
+      // A peer that hangs up while parked at the barrier (a killed agency
+      // sends FIN, not RST) is not waited for: it asks again when it returns.
+      if (session.phase === 'waiting') session.abort();
       return enqueue(onEnd);
     case 'closed':
       session.abort();

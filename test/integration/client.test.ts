@@ -1,0 +1,157 @@
+/**
+ * The agency's own behaviours against a real central: single-bet mode from
+ * the environment, invalid rows in its file (reported by line, not sent, the
+ * run goes on; --strict stops), and a central that cannot be reached.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import {
+  assertLogShape,
+  closedPort,
+  findLogs,
+  readStoredBets,
+  runClient,
+  startClient,
+  finishClient,
+  startServer,
+  winnersOf,
+  workDir,
+} from '../helpers/processes.js';
+
+const SINGLE = { NOMBRE: 'Santiago Lionel', APELLIDO: 'Lorca', DOCUMENTO: '30904465', NACIMIENTO: '1999-03-17', NUMERO: '7574' };
+
+t.test('single-bet mode', async (t) => {
+  const server = await startServer(t, { agencies: 1 });
+  const run = await runClient(t, { id: 7, port: server.port, env: SINGLE });
+  t.equal(run.code, 0, 'client exits 0', { stdout: run.stdout, stderr: run.stderr });
+  t.ok(
+    run.lines.some((l) => / INFO +action: apuesta_enviada \| result: success \| dni: 30904465 \| numero: 7574$/.test(l)),
+    'client logs apuesta_enviada | result: success | dni: 30904465 | numero: 7574',
+  );
+  await server.waitForLine(/action: apuesta_almacenada \| result: success \| dni: 30904465 \| numero: 7574$/);
+  t.pass('server logs apuesta_almacenada | result: success | dni: 30904465 | numero: 7574');
+  t.equal(findLogs(run.logs, 'loop_finished', 'success').length, 1, 'client logs loop_finished');
+  assertLogShape(t, run.lines, 'client');
+
+  const expected = '7,Santiago Lionel,Lorca,30904465,1999-03-17,7574\n';
+  t.equal(readStoredBets(server.betsFile).keys.length, 1, 'bets.csv holds one bet');
+  t.equal(readFileSync(server.betsFile, 'utf8'), expected, 'bets.csv holds exactly that line');
+
+  // Sent again (say, after a crash of the agency): stored once all the same.
+  const again = await runClient(t, { id: 7, port: server.port, env: SINGLE });
+  t.equal(again.code, 0, 'a second run exits 0');
+  t.equal(readFileSync(server.betsFile, 'utf8'), expected, 'the bet is not stored twice');
+  assertLogShape(t, again.lines, 'client (second run)');
+
+  t.equal(await server.stop(), 0, 'server exits 0');
+  assertLogShape(t, server.lines(), 'server');
+});
+
+t.test('invalid rows in the bets file', async (t) => {
+  const dir = workDir(t, 'data');
+  const file = join(dir, 'agency-4.csv');
+  writeFileSync(
+    file,
+    '\uFEFF' + // a UTF-8 byte-order mark, as some editors write
+    [
+      'Ana,Gómez,30111222,1990-05-17,7574', // 1
+      'Luis,Pérez,30111223,1991-06-18,12', // 2
+      'Sin,Numero,30111224,1992-07-19', // 3: four fields
+      'Eva,Díaz,30111225,2023-02-30,99', // 4: no such date
+      'Juan,Ruiz,30111226,1993-08-20,10000', // 5: number too large
+      'Rosa,Paz,3011X227,1994-09-21,5', // 6: document with a letter
+      'Olga,Vera,30111228,1995-10-22,7574', // 7
+      '"Pérez, María",Gómez,30111229,1996-11-23,3', // 8: a quoted name holding a comma
+      '',
+    ].join('\r\n'),
+  );
+  const server = await startServer(t, { agencies: 1 });
+  const run = await runClient(t, { id: 4, port: server.port, dataFile: file, batch: 2 });
+  t.equal(run.code, 0, 'the run goes on and exits 0', { stdout: run.stdout, stderr: run.stderr });
+  const invalid = findLogs(run.logs, 'invalid_bet', 'fail');
+  t.same(invalid.map((l) => l.fields['line']), ['3', '4', '5', '6'], 'each invalid row is reported with its line number');
+  t.ok(invalid.every((l) => (l.fields['reason'] ?? '').length > 0), 'each with a reason');
+  const summary = findLogs(run.logs, 'bets_summary', 'success')[0];
+  t.match(summary?.fields, { sent: '4', rejected: '0', invalid_rows: '4' }, 'the summary says 4 sent, 0 rejected, 4 invalid rows');
+  t.equal(winnersOf(run), 2, 'both winners among the valid rows are found');
+  const stored = readStoredBets(server.betsFile).keys.map((k) => k.split('\u001f'));
+  t.same(stored.map((f) => f[3]), ['30111222', '30111223', '30111228', '30111229'], 'only the valid rows are stored');
+  t.equal(stored[0]?.[1], 'Ana', 'the byte-order mark is not part of the first name');
+  t.equal(stored[3]?.[1], 'Pérez, María', 'a quoted name with a comma is stored (and quoted) intact');
+  assertLogShape(t, run.lines, 'client');
+
+  // --strict: stop at the first invalid row, exit 1.
+  const strictServer = await startServer(t, { agencies: 1 });
+  const strict = await runClient(t, { id: 4, port: strictServer.port, dataFile: file, batch: 2, args: ['--strict'] });
+  t.equal(strict.code, 1, '--strict exits 1');
+  t.same(findLogs(strict.logs, 'invalid_bet', 'fail').map((l) => l.fields['line']), ['3'], '--strict stops at the first invalid row (line 3)');
+  t.equal(findLogs(strict.logs, 'consulta_ganadores').length, 0, 'no winners asked');
+  t.ok(strict.logs.some((l) => l.result === 'fail' && l.level === 'ERROR'), 'the failure is logged as an error');
+  const strictStored = readStoredBets(strictServer.betsFile).keys;
+  t.ok(strictStored.every((k) => !k.includes('Olga')), 'nothing after the invalid row was sent');
+  assertLogShape(t, strict.lines, 'client --strict');
+
+  for (const s of [server, strictServer]) {
+    t.equal(await s.stop(), 0, 'server exits 0');
+    assertLogShape(t, s.lines(), 'server');
+  }
+});
+
+t.test('server unreachable', async (t) => {
+  const port = await closedPort();
+  const dir = workDir(t, 'data');
+  const file = join(dir, 'agency-1.csv');
+  writeFileSync(file, 'Ana,Gómez,30111222,1990-05-17,7574\n');
+  const started = Date.now();
+  const run = await runClient(t, { id: 1, port, dataFile: file, loopAmount: 3, loopPeriod: '200ms' });
+  const took = Date.now() - started;
+  t.equal(run.code, 1, 'exits 1', { stdout: run.stdout, stderr: run.stderr });
+  t.equal(findLogs(run.logs, 'connect', 'in_progress').length, 2, 'two connect | result: in_progress retries');
+  t.equal(findLogs(run.logs, 'connect', 'fail').length, 1, 'then connect | result: fail');
+  t.equal(findLogs(run.logs, 'connect', 'success').length, 0, 'never connected');
+  t.ok(took >= 400, `waits loop.period between attempts (${took} ms)`);
+  t.equal(findLogs(run.logs, 'loop_finished').length, 0, 'no loop_finished');
+  assertLogShape(t, run.lines, 'client');
+});
+
+t.test('a client whose batches the central rejects (bets after the draw)', async (t) => {
+  const dir = workDir(t, 'data');
+  const first = join(dir, 'agency-1.csv');
+  const late = join(dir, 'agency-2.csv');
+  writeFileSync(first, 'Ana,Gómez,30111222,1990-05-17,7574\n');
+  writeFileSync(late, Array.from({ length: 9 }, (_, i) => `Tarde,Pérez,4000000${i},1990-05-17,7574`).join('\n') + '\n');
+  const server = await startServer(t, { agencies: 1 });
+  const ok = await runClient(t, { id: 1, port: server.port, dataFile: first });
+  t.equal(ok.code, 0, 'the only expected agency finishes; the draw runs');
+  await server.waitForLine(/action: sorteo \| result: success/);
+
+  const run = await runClient(t, { id: 2, port: server.port, dataFile: late, batch: 4 });
+  const rejected = findLogs(run.logs, 'batch_rejected', 'fail');
+  t.equal(rejected.length, 3, 'each rejected batch is reported (4 + 4 + 1 bets)');
+  t.ok(rejected.every((l) => l.fields['code'] === 'ERR_DRAW_CLOSED'), 'with the code the central gave');
+  t.match(findLogs(run.logs, 'bets_summary')[0]?.fields, { sent: '0', rejected: '9' }, 'the summary counts 9 rejected bets');
+  t.equal(findLogs(server.logs(), 'apuesta_recibida', 'fail').length, 3, 'the server logs apuesta_recibida | result: fail per batch');
+  t.equal(readStoredBets(server.betsFile).keys.length, 1, 'nothing of them is stored');
+  // Contract: exit code 1 means a runtime failure, "rejected data" included.
+  t.equal(run.code, 1, 'exits 1: its data was rejected', { stdout: run.stdout });
+  assertLogShape(t, run.lines, 'client');
+  t.equal(await server.stop(), 0, 'server exits 0');
+  assertLogShape(t, server.lines(), 'server');
+});
+
+t.test('SIGTERM while the client retries an unreachable central', async (t) => {
+  const port = await closedPort();
+  const dir = workDir(t, 'data');
+  const file = join(dir, 'agency-1.csv');
+  writeFileSync(file, 'Ana,Gómez,30111222,1990-05-17,7574\n');
+  const client = startClient(t, { id: 1, port, dataFile: file, loopAmount: 10, loopPeriod: '30s' });
+  await client.waitForLine(/action: connect \| result: in_progress/);
+  const started = Date.now();
+  client.child.kill('SIGTERM');
+  const run = await finishClient(client, 20_000);
+  t.equal(run.code, 0, 'exits 0', { stdout: run.stdout, stderr: run.stderr });
+  t.ok(Date.now() - started < 5000, 'at once, without waiting out loop.period');
+  t.equal(findLogs(run.logs, 'shutdown', 'success').length, 1, 'logs shutdown | result: success');
+  assertLogShape(t, run.lines, 'client');
+});

@@ -1,0 +1,78 @@
+/**
+ * The course's reference dataset (../shared/data, 78,697 bets, CRLF) run by
+ * five concurrent agencies against a real central: winners 2, 3, 3, 2, 0, and
+ * bets.csv holds exactly the input bets, in well-formed lines.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import {
+  assertLogShape,
+  assertSameBets,
+  assertWellFormed,
+  findLogs,
+  finishClient,
+  readInputBets,
+  readStoredBets,
+  REFERENCE_DATA,
+  startClient,
+  startServer,
+  winnersOf,
+} from '../helpers/processes.js';
+
+const EXPECTED_WINNERS = [2, 3, 3, 2, 0];
+const TOTAL_BETS = 78_697;
+const files = EXPECTED_WINNERS.map((_, i) => join(REFERENCE_DATA, `agency-${i + 1}.csv`));
+
+if (!files.every((f) => existsSync(f))) {
+  t.plan(0, `reference dataset not found in ${REFERENCE_DATA} (expected agency-1.csv … agency-5.csv beside the repo)`);
+} else {
+  t.test('five agencies on the reference dataset', async (t) => {
+    const server = await startServer(t, { agencies: 5 });
+    const clients = files.map((dataFile, i) => startClient(t, { id: i + 1, port: server.port, dataFile, batch: 100 }));
+    const runs = await Promise.all(clients.map((c) => finishClient(c)));
+
+    runs.forEach((run, i) => {
+      t.equal(run.code, 0, `agency ${i + 1} exits 0`, { stdout: run.stdout, stderr: run.stderr });
+      t.equal(winnersOf(run), EXPECTED_WINNERS[i], `agency ${i + 1} logs cant_ganadores ${EXPECTED_WINNERS[i]}`);
+      t.equal(findLogs(run.logs, 'loop_finished', 'success').length, 1, `agency ${i + 1} logs loop_finished`);
+      assertLogShape(t, run.lines, `client ${i + 1}`);
+    });
+
+    // Every answer was sent, so the draw and every batch are logged; now the file.
+    const stored = readStoredBets(server.betsFile);
+    assertWellFormed(t, stored);
+    const expected = files.flatMap((file, i) => readInputBets(file, i + 1));
+    t.equal(expected.length, TOTAL_BETS, 'the inputs hold 78,697 bets');
+    assertSameBets(t, stored.keys, expected, 'bets.csv');
+
+    const logs = server.logs();
+    const sorteo = logs.findIndex((l) => l.action === 'sorteo');
+    t.equal(findLogs(logs, 'sorteo').length, 1, 'exactly one sorteo line');
+    t.equal(logs[sorteo]?.result, 'success', 'sorteo | result: success');
+    const received = logs.map((l, i) => [l, i] as const).filter(([l]) => l.action === 'apuesta_recibida');
+    t.ok(received.length > 0, 'apuesta_recibida lines were logged');
+    t.same(received.filter(([l]) => l.result !== 'success').map(([l]) => l.raw), [], 'no batch was rejected');
+    t.ok(received.every(([, i]) => i < sorteo), 'every apuesta_recibida comes before sorteo');
+    const cantidad = received.reduce((sum, [l]) => sum + Number(l.fields['cantidad']), 0);
+    t.equal(cantidad, TOTAL_BETS, 'the cantidad of all apuesta_recibida lines adds up to the input');
+
+    // Timestamps have one-second resolution: across processes only "not earlier" can be checked.
+    const sorteoAt = logs[sorteo]?.raw.slice(0, 19) ?? '';
+    runs.forEach((run, i) => {
+      const at = findLogs(run.logs, 'consulta_ganadores')[0]?.raw.slice(0, 19) ?? '';
+      t.ok(at >= sorteoAt, `agency ${i + 1}: consulta_ganadores (${at}) is not before sorteo (${sorteoAt})`);
+      t.equal(findLogs(run.logs, 'loop_finished', 'success')[0]?.fields['client_id'], String(i + 1), `agency ${i + 1}: loop_finished names client_id ${i + 1}`);
+    });
+
+    // The server keeps running after the draw: an agency asking again gets the same answer at once.
+    const again = await finishClient(startClient(t, { id: 2, port: server.port, dataFile: files[1]!, batch: 100 }));
+    t.equal(again.code, 0, 'agency 2 run again after the draw exits 0');
+    t.equal(winnersOf(again), 3, 'and gets the same 3 winners');
+    t.equal(readStoredBets(server.betsFile).keys.length, TOTAL_BETS, 'nothing is stored twice');
+    t.equal(findLogs(server.logs(), 'sorteo').length, 1, 'still exactly one sorteo');
+
+    t.equal(await server.stop('SIGTERM'), 0, 'server exits 0 on SIGTERM');
+    assertLogShape(t, server.lines(), 'server');
+  });
+}

@@ -90,7 +90,7 @@ let cachedDay = '';
 let cachedUntil = 0;
 
 /** Today as "YYYY-MM-DD" (UTC), recomputed at most once a second: validation runs per bet. */
-function todayUtc(): string {
+export function todayUtc(): string {
   const now = Date.now();
   if (now >= cachedUntil) {
     cachedDay = new Date(now).toISOString().slice(0, 10);

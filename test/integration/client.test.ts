@@ -155,3 +155,24 @@ t.test('SIGTERM while the client retries an unreachable central', async (t) => {
   t.equal(findLogs(run.logs, 'shutdown', 'success').length, 1, 'logs shutdown | result: success');
   assertLogShape(t, run.lines, 'client');
 });
+
+t.test('an agency with an empty bets file still takes part in the draw', async (t) => {
+  const dir = workDir(t, 'data');
+  const empty = join(dir, 'agency-1.csv');
+  const other = join(dir, 'agency-2.csv');
+  writeFileSync(empty, '');
+  writeFileSync(other, 'Ana,Gómez,30111222,1990-05-17,7574\r\n');
+  const server = await startServer(t, { agencies: 2 });
+  const runs = await Promise.all([
+    runClient(t, { id: 1, port: server.port, dataFile: empty }),
+    runClient(t, { id: 2, port: server.port, dataFile: other }),
+  ]);
+  runs.forEach((run, i) => {
+    t.equal(run.code, 0, `agency ${i + 1} exits 0`, { stdout: run.stdout, stderr: run.stderr });
+    t.equal(winnersOf(run), i, `agency ${i + 1} gets ${i} winners`);
+    assertLogShape(t, run.lines, `client ${i + 1}`);
+  });
+  t.equal(findLogs(server.logs(), 'sorteo', 'success').length, 1, 'the draw runs');
+  t.equal(await server.stop(), 0, 'server exits 0');
+  assertLogShape(t, server.lines(), 'server');
+});

@@ -3,10 +3,13 @@
  * before hello and inside a session) and the connection limit (extra
  * connections get Error TooManyConnections and are closed, with a log line).
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import t from 'tap';
 import { ErrorCode, MessageType } from '../../protocol/index.js';
 import { Bytes } from '../helpers/bytes.js';
-import { assertLogShape, startServer, type LogLine } from '../helpers/processes.js';
+import { assertLogShape, delay, startServer, type LogLine } from '../helpers/processes.js';
 import { frames, RawPeer } from '../helpers/raw-peer.js';
 
 const received = (msg: string) => (l: LogLine) =>
@@ -146,6 +149,49 @@ t.test('frame size limit (SERVER_MAX_FRAME_BYTES)', async (t) => {
     (l) => l.action === 'protocol_error' && l.result === 'fail' && l.fields['code'] === 'ERR_FRAME_TOO_LARGE' && l.fields['agency'] === '5',
     'protocol_error ERR_FRAME_TOO_LARGE for agency 5',
   );
+  t.equal(await server.stop(), 0, 'server exits 0');
+  assertLogShape(t, server.lines(), 'server');
+});
+
+const hasProc = existsSync('/proc/self/status');
+t.test('a peer that never reads its echo replies cannot grow the server\'s memory', { skip: hasProc ? false : 'needs /proc to read the server\'s memory' }, async (t) => {
+  const pid = (server: { process: { pid: number | undefined } }) => server.process.pid!;
+  const rssMb = (p: number) => {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  };
+  const server = await startServer(t, { agencies: 1 });
+  const serverPid = pid(server);
+  await delay(300);
+  const before = rssMb(serverPid);
+
+  // Echo frames of 4 kB, written as fast as the server takes them, replies never read.
+  const FLOOD_MB = 128;
+  const frame = frames.echo(Buffer.alloc(4096, 0x61));
+  const socket = connect({ host: '127.0.0.1', port: server.port });
+  t.teardown(() => socket.destroy());
+  socket.pause();
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  let sent = 0;
+  let peak = before;
+  const deadline = Date.now() + 8000;
+  while (sent < FLOOD_MB * 1024 * 1024 && Date.now() < deadline) {
+    sent += frame.length;
+    if (!socket.write(frame)) {
+      // Wait for the server to take more, but not forever: it may (rightly) stop reading.
+      await Promise.race([once(socket, 'drain'), delay(250)]);
+      peak = Math.max(peak, rssMb(serverPid));
+    }
+  }
+  await delay(500);
+  peak = Math.max(peak, rssMb(serverPid));
+  const grew = peak - before;
+  t.ok(grew < FLOOD_MB / 2, `server memory grew ${grew.toFixed(0)} MB while a peer pushed ${(sent / 1048576).toFixed(0)} MB it never read back`, {
+    before: `${before.toFixed(0)} MB`,
+    peak: `${peak.toFixed(0)} MB`,
+  });
+  socket.destroy();
   t.equal(await server.stop(), 0, 'server exits 0');
   assertLogShape(t, server.lines(), 'server');
 });

@@ -227,6 +227,14 @@ t.test('hostile peers while honest agencies run', async (t) => {
     });
     await version.waitClosed();
 
+    // A reply type sent to the central is an unknown type there.
+    const backwards = await RawPeer.open(t, port);
+    await expectLog(server, protocolError('ERR_UNKNOWN_TYPE'), 'ERR_UNKNOWN_TYPE for a Welcome sent to the central', async () => {
+      await backwards.write(new Bytes().u32(0).u8(0).frame(0x82));
+      expectError(t, await backwards.next(), ErrorCode.UnknownType, 'a Welcome frame sent to the central');
+    });
+    await backwards.waitClosed();
+
     const zero = await RawPeer.open(t, port);
     await expectLog(server, protocolError('ERR_OUT_OF_RANGE'), 'ERR_OUT_OF_RANGE', async () => {
       await zero.write(frames.hello(0));

@@ -56,6 +56,10 @@ if (!files.every((f) => existsSync(f))) {
     t.ok(received.every(([, i]) => i < sorteo), 'every apuesta_recibida comes before sorteo');
     const cantidad = received.reduce((sum, [l]) => sum + Number(l.fields['cantidad']), 0);
     t.equal(cantidad, TOTAL_BETS, 'the cantidad of all apuesta_recibida lines adds up to the input');
+    // Contract: a batch carries exactly batch.maxAmount bets, except the last one of the file
+    // (100 of these bets are far below the 8 kB frame limit).
+    const short = received.filter(([l]) => l.fields['cantidad'] !== '100').length;
+    t.ok(short <= files.length, `every batch holds 100 bets but the last of each file (${short} shorter)`);
 
     // Timestamps have one-second resolution: across processes only "not earlier" can be checked.
     const sorteoAt = logs[sorteo]?.raw.slice(0, 19) ?? '';
@@ -73,6 +77,22 @@ if (!files.every((f) => existsSync(f))) {
     t.equal(findLogs(server.logs(), 'sorteo').length, 1, 'still exactly one sorteo');
 
     t.equal(await server.stop('SIGTERM'), 0, 'server exits 0 on SIGTERM');
+    assertLogShape(t, server.lines(), 'server');
+  });
+
+  t.test('a batch size too big for one frame: batches are cut at 8 kB', async (t) => {
+    const server = await startServer(t, { agencies: 1 });
+    const file = files[0]!;
+    const run = await finishClient(startClient(t, { id: 1, port: server.port, dataFile: file, batch: 5000 }));
+    t.equal(run.code, 0, 'agency 1 exits 0', { stdout: run.stdout, stderr: run.stderr });
+    t.equal(winnersOf(run), EXPECTED_WINNERS[0], 'and gets its winners');
+    const sizes = findLogs(server.logs(), 'apuesta_recibida', 'success').map((l) => Number(l.fields['cantidad']));
+    t.ok(sizes.length > 1 && sizes.every((n) => n < 5000), `the file went in ${sizes.length} batches, none of 5000 bets`);
+    // Every batch but the last stopped only because the next bet would not fit: ~8 kB of ~45-byte bets.
+    t.ok(sizes.slice(0, -1).every((n) => n >= 120), `batches are filled up to the frame limit (smallest ${Math.min(...sizes.slice(0, -1))})`);
+    assertSameBets(t, readStoredBets(server.betsFile).keys, readInputBets(file, 1), 'bets.csv');
+    t.equal(await server.stop(), 0, 'server exits 0');
+    assertLogShape(t, run.lines, 'client');
     assertLogShape(t, server.lines(), 'server');
   });
 }

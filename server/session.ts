@@ -180,6 +180,14 @@ export class Session {
     this.#close();
   }
 
+  /** Ends the session because the central is stopping: not a failure, so logged as a normal close. */
+  goodbye(reason: string): void {
+    if (this.closed) return;
+    this.deps.logger.info('session_closed', 'success', { agency: this.#agency, ip: this.deps.peer, reason });
+    this.deps.send(encodeErrorReply({ type: MessageType.Error, code: ErrorCode.ShuttingDown, message: reason }));
+    this.#close();
+  }
+
   /** The peer is gone or the central stops: leave any wait at once. */
   abort(): void {
     this.#aborted = true;
@@ -325,7 +333,7 @@ export class Session {
     this.#phase = 'waiting';
     const outcome = await this.#awaitDraw();
     if (outcome === 'aborted') return;
-    if (outcome === 'shutdown') return this.fail(ErrorCode.ShuttingDown, 'the central is shutting down before the draw');
+    if (outcome === 'shutdown') return this.goodbye('the central is shutting down before the draw');
     if (outcome === 'failed') return this.fail(ErrorCode.StorageFailure, 'the draw failed; see the central logs');
     const documents = readWinners(this.deps.betsFile, this.#agency) ?? [];
     this.deps.logger.info('winners_sent', 'success', { agency: this.#agency, winners: documents.length });

@@ -72,9 +72,9 @@ function onIdle(): void {
 }
 
 async function onData(chunk: Buffer): Promise<void> {
-  if (session.closed) return;
-  armIdleTimer();
   try {
+    if (session.closed) return; // bytes after the end are dropped, but still count as consumed
+    armIdleTimer();
     for (const frame of decoder.push(chunk)) {
       if (session.closed) break;
       if (frame.type === MessageType.BetBatch) await session.handleBatch(frame.body);
@@ -139,7 +139,7 @@ port.on('message', (message: MainToWorker) => {
       // wakes through the SHUTDOWN slot.
       return enqueue(async () => {
         await session.settled();
-        session.fail(ErrorCode.ShuttingDown, 'the central is shutting down');
+        session.goodbye('the central is shutting down');
       });
   }
 });

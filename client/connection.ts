@@ -31,7 +31,8 @@ export class Connection {
         this.#decoder.end();
         this.#fail(new ConnectionError('the central closed the connection'));
       } catch (error) {
-        this.#fail(error as Error);
+        // Cut inside a frame: the connection broke; reconnecting and resuming is safe.
+        this.#fail(new ConnectionError(`the connection was cut inside a frame: ${(error as Error).message}`));
       }
     });
     socket.on('close', () => this.#fail(new ConnectionError('connection closed')));

@@ -1,8 +1,10 @@
 /**
  * The main thread's half of one connection: pumps the socket's bytes to the
  * connection's worker and the worker's replies to the socket. It never parses
- * anything. Flow control: when the worker falls behind by HIGH_WATER bytes
- * the socket is paused, so a fast or hostile peer cannot grow memory.
+ * anything. Flow control both ways: the socket stops being read while the
+ * worker is more than HIGH_WATER bytes behind, or while more than HIGH_WATER
+ * bytes of replies wait for a peer that does not read them (replies are only
+ * ever produced by input). So neither a fast nor a hostile peer can grow memory.
  */
 import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
@@ -48,8 +50,9 @@ export class WorkerLink {
       const copy = new Uint8Array(chunk);
       this.#toWorker({ kind: 'data', chunk: copy }, [copy.buffer]);
       this.#unconsumed += chunk.length;
-      if (this.#unconsumed > HIGH_WATER) socket.pause();
+      this.#updateFlow();
     });
+    socket.on('drain', () => this.#updateFlow());
     socket.on('end', () => this.#toWorker({ kind: 'end' }));
     socket.on('error', (error) => this.logger.debug('socket', 'fail', { connection: this.id, error: error.message }));
     socket.on('close', () => {
@@ -74,6 +77,17 @@ export class WorkerLink {
     await this.worker.terminate();
   }
 
+  /** Reads from the socket only while both the worker and the peer keep up. */
+  #updateFlow(): void {
+    const inbound = this.#unconsumed;
+    const outbound = this.socket.writableLength;
+    if (!this.socket.isPaused()) {
+      if (inbound > HIGH_WATER || outbound > HIGH_WATER) this.socket.pause();
+    } else if (inbound < LOW_WATER && outbound < LOW_WATER) {
+      this.socket.resume();
+    }
+  }
+
   #toWorker(message: MainToWorker, transfer?: ArrayBuffer[]): void {
     this.worker.postMessage(message, transfer);
   }
@@ -81,11 +95,14 @@ export class WorkerLink {
   #fromWorker(message: WorkerToMain): void {
     switch (message.kind) {
       case 'write':
-        if (!this.#socketClosed) this.socket.write(message.bytes);
+        if (!this.#socketClosed) {
+          this.socket.write(message.bytes);
+          this.#updateFlow();
+        }
         return;
       case 'consumed':
         this.#unconsumed -= message.bytes;
-        if (this.#unconsumed < LOW_WATER && this.socket.isPaused()) this.socket.resume();
+        this.#updateFlow();
         return;
       case 'close':
         // end() sends what is queued, then FIN; a peer that never closes its side is cut off after LINGER_MS.

@@ -11,7 +11,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { parse, type Options } from 'csv-parse';
-import { validateBet, type Bet } from '../protocol/index.js';
+import { todayUtc, validateBet, type Bet } from '../protocol/index.js';
 
 export type Row = { readonly line: number; readonly bet: Bet } | { readonly line: number; readonly error: string };
 
@@ -22,7 +22,7 @@ const INTEGER = /^\d{1,9}$/;
 export const CSV_OPTIONS: Options = { bom: true, relax_column_count: true, relax_quotes: true };
 
 /** Turns one parsed record into a Bet, or says why it is not one. */
-export function toRow(fields: readonly string[], line: number): Row {
+export function toRow(fields: readonly string[], line: number, today = todayUtc()): Row {
   if (fields.length !== FIELDS) return { line, error: `expected ${FIELDS} fields (first,last,document,birthdate,number), got ${fields.length}` };
   const firstName = fields[0]!.trim();
   const lastName = fields[1]!.trim();
@@ -31,7 +31,7 @@ export function toRow(fields: readonly string[], line: number): Row {
   const numberText = fields[4]!.trim();
   if (!INTEGER.test(numberText)) return { line, error: `number must be an integer from 0 to 9999, got ${JSON.stringify(numberText)}` };
   const bet: Bet = { firstName, lastName, document, birthdate, number: Number(numberText) };
-  const problem = validateBet(bet);
+  const problem = validateBet(bet, today);
   return problem ? { line, error: problem } : { line, bet };
 }
 
@@ -47,11 +47,12 @@ export async function* readBetRows(path: string, signal?: AbortSignal): AsyncGen
   try {
     for (;;) {
       const rows: Row[] = [];
+      const today = todayUtc();
       let record: string[] | null;
       while ((record = parser.read() as string[] | null) !== null) {
         line++;
         if (record.length === 1 && record[0]!.trim() === '') continue; // blank line
-        rows.push(toRow(record, line));
+        rows.push(toRow(record, line, today));
       }
       if (rows.length > 0) yield rows;
       if (parser.readableEnded || parser.destroyed) break;

@@ -68,6 +68,7 @@ export class Central {
     const { betsFile, agencies } = this.config;
     mkdirSync(dirname(betsFile), { recursive: true });
     const recovery = recoverBetsFile(betsFile);
+    this.#state.fileSize = recovery.size;
     for (const [agency, count] of recovery.counts) if (agency >= 1 && agency <= 65535) this.#state.addStored(agency, count);
     const finished = readFinished(betsFile);
     for (const agency of finished) if (this.#state.markFinished(agency)) this.#state.countFinished();

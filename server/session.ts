@@ -44,7 +44,7 @@ import {
 import { runDraw } from './coordinator.js';
 import { DRAW_STATE as DRAW_STATE_SLOT, DrawState, type SharedState } from './shared-state.js';
 import { StoreError, type BetFile } from './storage/bet-file.js';
-import { BatchLineWriter } from './storage/batch-lines.js';
+import { BatchLineWriter, dateNumber } from './storage/batch-lines.js';
 import { formatBetLines } from './storage/csv-line.js';
 import { readWinners, recordFinished } from './storage/sidecars.js';
 
@@ -278,7 +278,7 @@ export class Session {
     const seq = body.readUInt32BE(0); // FrameDecoder guarantees the 6-byte minimum
     if (seq !== this.#nextSeq) return this.fail(ErrorCode.BadSequence, `batch sequence ${seq} where ${this.#nextSeq} was expected`);
     this.#nextSeq++;
-    const fast = this.#singleBet ? null : this.#lineWriter!.write(body, Buffer.from(todayUtc()));
+    const fast = this.#singleBet ? null : this.#lineWriter!.write(body, dateNumber(todayUtc()));
     if (fast) return this.#store(seq, this.#lineWriter!.scratch.subarray(0, fast.length), fast.count, null);
     const batch = decodeBetBatch(new BodyReader(body)); // throws ProtocolError on bad structure
     for (let i = 0; i < batch.bets.length; i++) {

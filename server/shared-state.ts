@@ -32,16 +32,36 @@ const SLOT_COUNT = ACTIVE_BASE + PER_AGENCY;
 
 export const DrawState = { Open: 0, Running: 1, Done: 2, Failed: 3 } as const;
 
+/** After the Int32 slots (a multiple of 8 bytes): the length of bets.csv as a Float64, guarded by LOCK. */
+const SIZE_OFFSET = SLOT_COUNT * Int32Array.BYTES_PER_ELEMENT;
+
 export function createSharedState(): SharedArrayBuffer {
-  return new SharedArrayBuffer(SLOT_COUNT * Int32Array.BYTES_PER_ELEMENT);
+  return new SharedArrayBuffer(SIZE_OFFSET + Float64Array.BYTES_PER_ELEMENT);
 }
 
 /** Typed accessors over the shared slots. */
 export class SharedState {
   readonly slots: Int32Array;
 
+  /**
+   * Bytes in bets.csv. Read and written only while holding LOCK, whose
+   * Atomics operations order these plain accesses between threads; it saves
+   * an fstat per batch when indexing batch ends.
+   */
+  readonly #size: Float64Array;
+
   constructor(buffer: SharedArrayBuffer) {
-    this.slots = new Int32Array(buffer);
+    this.slots = new Int32Array(buffer, 0, SLOT_COUNT);
+    this.#size = new Float64Array(buffer, SIZE_OFFSET, 1);
+  }
+
+  /** Call only under LOCK (or before any worker exists). */
+  get fileSize(): number {
+    return this.#size[0]!;
+  }
+
+  set fileSize(bytes: number) {
+    this.#size[0] = bytes;
   }
 
   stored(agency: number): number {

@@ -88,7 +88,21 @@ async function onData(chunk: Buffer): Promise<void> {
     if (!(error instanceof ProtocolError)) throw error;
     session.fail(error.code, error.message); // logs the error and closes
   } finally {
-    post({ kind: 'consumed', bytes: chunk.length });
+    reportConsumed(chunk.length);
+  }
+}
+
+/**
+ * Flow-control credit for the main thread, in one message per 64 KiB rather
+ * than one per chunk; always at once when nothing else is queued, so the
+ * main thread's count is exact whenever this worker goes idle.
+ */
+let unreported = 0;
+function reportConsumed(bytes: number): void {
+  unreported += bytes;
+  if (unreported >= 64 * 1024 || queued <= 1) {
+    post({ kind: 'consumed', bytes: unreported });
+    unreported = 0;
   }
 }
 
@@ -112,8 +126,11 @@ function exit(): void {
 }
 
 let queue: Promise<void> = Promise.resolve();
+/** Tasks enqueued and not yet finished (the running one included). */
+let queued = 0;
 function enqueue(task: () => void | Promise<void>): void {
-  queue = queue.then(task).catch((error: unknown) => {
+  queued++;
+  queue = queue.then(task).finally(() => queued--).catch((error: unknown) => {
     logger.error('worker', 'fail', { ip: init.peer, agency: session.agency, error: String((error as Error)?.stack ?? error) });
     session.fail(ErrorCode.StorageFailure, 'internal error in the central');
   });

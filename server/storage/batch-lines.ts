@@ -44,8 +44,13 @@ export class BatchLineWriter {
     return this.#scratch;
   }
 
-  /** Lines for every bet of `body`, or null when the slow path must decide. `today` is "YYYY-MM-DD" as bytes. */
-  write(body: Buffer, today: Buffer): BatchLines | null {
+  /**
+   * Lines for every bet of `body`, or null when the slow path must decide.
+   * `today` is the date as the number yyyymmdd. Fields are checked and copied
+   * in one byte loop each: they are short, and a loop beats Buffer.copy's
+   * per-call cost.
+   */
+  write(body: Buffer, today: number): BatchLines | null {
     if (body.length < BETS_START) return null;
     const count = body.readUInt16BE(4);
     if (count === 0) return null;
@@ -53,65 +58,58 @@ export class BatchLineWriter {
     const bound = body.length + count * (this.#prefix.length + 8);
     if (this.#scratch.length < bound) this.#scratch = Buffer.allocUnsafe(bound * 2);
     const out = this.#scratch;
+    const prefix = this.#prefix;
+    const size = body.length;
     let at = BETS_START;
     let o = 0;
     for (let i = 0; i < count; i++) {
-      o += this.#prefix.copy(out, o);
+      for (let p = 0; p < prefix.length; p++) out[o++] = prefix[p]!;
       // first and last name: u8 length + UTF-8
       for (let field = 0; field < 2; field++) {
-        if (at >= body.length) return null;
+        if (at >= size) return null;
         const len = body[at++]!;
         const end = at + len;
-        if (len === 0 || len > MAX_NAME_BYTES || end > body.length || !plainName(body, at, end)) return null;
-        o += body.copy(out, o, at, end);
+        if (len === 0 || len > MAX_NAME_BYTES || end > size) return null;
+        let visible = false;
+        let ascii = true;
+        for (let k = at; k < end; k++) {
+          const byte = body[k]!;
+          // Control characters are refused; `,` and `"` would need CSV quotes: the slow path does those.
+          if (byte < SPACE || byte === 0x7f || byte === COMMA || byte === QUOTE) return null;
+          if (byte !== SPACE) visible = true;
+          if (byte >= 0x80) ascii = false;
+          out[o++] = byte;
+        }
+        if (!visible || (!ascii && !isUtf8(body.subarray(at, end)))) return null;
         out[o++] = COMMA;
         at = end;
       }
       // document: u8 length + digits
-      if (at >= body.length) return null;
+      if (at >= size) return null;
       const docLen = body[at++]!;
       const docEnd = at + docLen;
-      if (docLen === 0 || docLen > MAX_DOCUMENT_DIGITS || docEnd > body.length || !allDigits(body, at, docEnd)) return null;
-      o += body.copy(out, o, at, docEnd);
+      if (docLen === 0 || docLen > MAX_DOCUMENT_DIGITS || docEnd > size) return null;
+      for (let k = at; k < docEnd; k++) {
+        const byte = body[k]!;
+        if (byte < ZERO || byte > NINE) return null;
+        out[o++] = byte;
+      }
       out[o++] = COMMA;
       at = docEnd;
-      // birthdate: 10 bytes YYYY-MM-DD
-      const dateEnd = at + BIRTHDATE_BYTES;
-      if (dateEnd + 2 > body.length || !validDate(body, at, today)) return null;
-      o += body.copy(out, o, at, dateEnd);
+      // birthdate: 10 bytes YYYY-MM-DD, then the u16 number
+      if (at + BIRTHDATE_BYTES + 2 > size || !validDate(body, at, today)) return null;
+      for (let k = 0; k < BIRTHDATE_BYTES; k++) out[o++] = body[at + k]!;
       out[o++] = COMMA;
-      at = dateEnd;
-      // number: u16 0..9999, written in decimal
-      const number = body.readUInt16BE(at);
+      at += BIRTHDATE_BYTES;
+      const number = (body[at]! << 8) | body[at + 1]!;
       at += 2;
       if (number > MAX_BET_NUMBER) return null;
       o = writeDecimal(out, o, number);
       out[o++] = NEWLINE;
     }
-    if (at !== body.length) return null;
+    if (at !== size) return null;
     return { length: o, count };
   }
-}
-
-/**
- * A name that can be stored as is: not only spaces, no control characters,
- * valid UTF-8, and nothing that would need CSV quotes.
- */
-function plainName(bytes: Buffer, from: number, to: number): boolean {
-  let visible = false;
-  let ascii = true;
-  for (let i = from; i < to; i++) {
-    const b = bytes[i]!;
-    if (b < SPACE || b === 0x7f || b === COMMA || b === QUOTE) return false;
-    if (b !== SPACE) visible = true;
-    if (b >= 0x80) ascii = false;
-  }
-  return visible && (ascii || isUtf8(bytes.subarray(from, to)));
-}
-
-function allDigits(bytes: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (bytes[i]! < ZERO || bytes[i]! > NINE) return false;
-  return true;
 }
 
 function digits(bytes: Buffer, from: number, to: number): number {
@@ -124,8 +122,8 @@ function digits(bytes: Buffer, from: number, to: number): number {
   return n;
 }
 
-/** A real date from 1900-01-01 to `today`. */
-function validDate(bytes: Buffer, at: number, today: Buffer): boolean {
+/** A real date from 1900-01-01 to `today` (yyyymmdd). */
+function validDate(bytes: Buffer, at: number, today: number): boolean {
   if (bytes[at + 4] !== DASH || bytes[at + 7] !== DASH) return false;
   const year = digits(bytes, at, at + 4);
   const month = digits(bytes, at + 5, at + 7);
@@ -133,9 +131,12 @@ function validDate(bytes: Buffer, at: number, today: Buffer): boolean {
   if (year < OLDEST_YEAR || month < 1 || month > 12 || day < 1) return false;
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
   const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-  if (day > days) return false;
-  // Same fixed-width format, so byte order is date order.
-  return bytes.compare(today, 0, BIRTHDATE_BYTES, at, at + BIRTHDATE_BYTES) <= 0;
+  return day <= days && year * 10000 + month * 100 + day <= today;
+}
+
+/** "YYYY-MM-DD" → yyyymmdd, the form `write` compares birthdates with. */
+export function dateNumber(date: string): number {
+  return Number(date.slice(0, 4)) * 10000 + Number(date.slice(5, 7)) * 100 + Number(date.slice(8, 10));
 }
 
 function writeDecimal(out: Buffer, at: number, value: number): number {

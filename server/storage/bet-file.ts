@@ -9,7 +9,7 @@
  * while it syncs, others (and its own session) keep appending, and the next
  * sync covers them all.
  */
-import { fdatasync as fdatasyncCallback, fstatSync, writeSync } from 'node:fs';
+import { fdatasync as fdatasyncCallback, writeSync } from 'node:fs';
 import { ErrorCode } from '../../protocol/index.js';
 import { withLock } from '../mutex.js';
 import { INDEX_ENTRY_BYTES } from './recovery.js';
@@ -28,6 +28,7 @@ export class StoreError extends Error {
 
 export class BetFile {
   readonly #slots: Int32Array;
+  readonly #entry = Buffer.alloc(INDEX_ENTRY_BYTES);
 
   constructor(
     private readonly fd: number,
@@ -51,10 +52,11 @@ export class BetFile {
         throw new StoreError(ErrorCode.DrawClosed, 'the draw has already run; no more bets are accepted');
       }
       writeAll(this.fd, lines);
+      const end = this.state.fileSize + lines.length;
+      this.state.fileSize = end;
       // The batch's end goes to the index only after its data: recovery trusts indexed ends alone.
-      const end = Buffer.allocUnsafe(INDEX_ENTRY_BYTES);
-      end.writeBigUInt64BE(BigInt(fstatSync(this.fd).size));
-      writeAll(this.indexFd, end);
+      this.#entry.writeBigUInt64BE(BigInt(end));
+      writeAll(this.indexFd, this.#entry);
       const stored = this.state.addStored(agency, count);
       const seq = Atomics.add(this.#slots, WRITE_SEQ, 1) + 1;
       return { seq, stored };

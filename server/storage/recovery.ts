@@ -32,6 +32,8 @@ export interface Recovery {
   readonly malformedLines: number;
   /** True when no index existed and one was started from the whole lines found. */
   readonly indexRebuilt: boolean;
+  /** Bytes of bets.csv after recovery. */
+  readonly size: number;
 }
 
 /** Repairs the tail of `betsFile` and its index (creating both if missing), then counts. */
@@ -61,7 +63,7 @@ export function recoverBetsFile(betsFile: string): Recovery {
       fsyncSync(data);
     }
     fsyncSync(index);
-    return { ...countAgencies(data, keep), truncatedBytes: size - keep, indexRebuilt: !hadIndex };
+    return { ...countAgencies(data, keep), truncatedBytes: size - keep, indexRebuilt: !hadIndex, size: keep };
   } finally {
     closeSync(data);
     closeSync(index);
@@ -114,7 +116,7 @@ function lastLineEnd(fd: number, limit: number): number {
   return 0;
 }
 
-function countAgencies(fd: number, size: number): Omit<Recovery, 'truncatedBytes' | 'indexRebuilt'> {
+function countAgencies(fd: number, size: number): Omit<Recovery, 'truncatedBytes' | 'indexRebuilt' | 'size'> {
   const counts = new Map<number, number>();
   const buffer = Buffer.allocUnsafe(CHUNK);
   let lines = 0;

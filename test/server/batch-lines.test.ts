@@ -4,11 +4,11 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { BodyReader, decodeBetBatch, encodeBetBatch, MessageType, todayUtc, validateBet, type Bet } from '../../protocol/index.js';
-import { BatchLineWriter } from '../../server/storage/batch-lines.js';
+import { BatchLineWriter, dateNumber } from '../../server/storage/batch-lines.js';
 import { formatBetLines } from '../../server/storage/csv-line.js';
 
 const HEADER = 5;
-const today = () => Buffer.from(todayUtc());
+const today = () => dateNumber(todayUtc());
 
 /** The slow path's verdict: the lines, or null when some bet is invalid or the body malformed. */
 function slowPath(body: Buffer, agency: number): Buffer | null {

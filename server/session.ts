@@ -193,9 +193,13 @@ export class Session {
     this.#aborted = true;
   }
 
-  /** Normal end after the last answer. */
-  async finish(): Promise<void> {
-    await this.settled();
+  /**
+   * The peer stopped sending. Close without waiting for acks still owed: a
+   * peer that hung up cannot read them, and an agency that is still alive
+   * resumes from the stored count. (Their batches are written either way;
+   * only the acks are dropped.)
+   */
+  finish(): void {
     if (!this.closed) this.#close();
   }
 

@@ -106,7 +106,7 @@ function reportConsumed(bytes: number): void {
   }
 }
 
-async function onEnd(): Promise<void> {
+function onEnd(): void {
   if (session.closed) return;
   try {
     decoder.end();
@@ -114,8 +114,8 @@ async function onEnd(): Promise<void> {
     if (!(error instanceof ProtocolError)) throw error;
     logger.warning('protocol_error', 'fail', { ip: init.peer, agency: session.agency, code: error.codeName, error: error.message });
   }
-  // The peer has nothing more to say; answer what it sent, then close.
-  await session.finish();
+  // The peer has nothing more to say; whatever it asked was answered in order before this.
+  session.finish();
 }
 
 function exit(): void {

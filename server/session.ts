@@ -109,9 +109,9 @@ export class Session {
   }
 
   /**
-   * Handles one message. Batches are written at once and acknowledged later,
-   * when they are durable (see `settle`); every other message first waits
-   * until earlier batches are acknowledged, so replies keep their order.
+   * Handles any message but a bet batch (see `handleBatch`). Batches are
+   * acknowledged only once durable (see `settle`), so every other message
+   * first waits until earlier batches are acknowledged: replies keep their order.
    */
   async handle(message: ClientMessage): Promise<void> {
     if (this.closed) return;

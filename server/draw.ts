@@ -10,7 +10,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { WINNING_NUMBER } from '../protocol/index.js';
 
-const CHUNK = 8 * 1024 * 1024;
+const CHUNK = 1024 * 1024;
 const PATTERN = Buffer.from(`,${WINNING_NUMBER}\n`);
 const NEWLINE = 0x0a;
 const COMMA = 0x2c;

@@ -11,8 +11,8 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../common/logger.js';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './thread-messages.js';
 
-const HIGH_WATER = 256 * 1024;
-const LOW_WATER = 64 * 1024;
+const HIGH_WATER = 128 * 1024;
+const LOW_WATER = 32 * 1024;
 /** After the worker asks to close, how long the peer gets to read the last bytes. */
 const LINGER_MS = 2000;
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -32,7 +32,7 @@ export class WorkerLink {
     /** Called once the worker has exited (normally or not). */
     private readonly onExit: (link: WorkerLink) => void,
   ) {
-    this.worker = new Worker(WORKER_URL, { workerData: init, stdout: false, stderr: false });
+    this.worker = new Worker(WORKER_URL, { workerData: init, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (message: WorkerToMain) => this.#fromWorker(message));
     this.worker.on('error', (error) => {

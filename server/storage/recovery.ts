@@ -13,7 +13,7 @@
  */
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 
-const CHUNK = 4 * 1024 * 1024;
+const CHUNK = 1024 * 1024;
 const NEWLINE = 0x0a;
 const COMMA = 0x2c;
 export const INDEX_ENTRY_BYTES = 8;

@@ -5,7 +5,8 @@
  * Agency run, signals, exit codes. The only place that calls process.exit.
  */
 import { existsSync, statSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
+import { buildConfig, parseFlags } from '../common/cli.js';
 import { ConfigError } from '../common/config.js';
 import { Logger } from '../common/logger.js';
 import { Agency, type BetInput } from './agency.js';
@@ -32,7 +33,6 @@ const program = new Command()
 Single-bet mode: with NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO and NUMERO all set, sends that one bet instead of the file.
 Exit codes: 0 ok, 1 runtime failure (central unreachable, rejected data), 2 bad usage or config.`,
   )
-  .exitOverride()
   .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
 const SINGLE_BET_VARS = ['NOMBRE', 'APELLIDO', 'DOCUMENTO', 'NACIMIENTO', 'NUMERO'] as const;
@@ -56,23 +56,14 @@ function chooseInput(config: ClientConfig): BetInput {
 }
 
 async function main(): Promise<number> {
-  try {
-    program.parse(process.argv);
-  } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    throw error;
-  }
-
-  let config: ClientConfig;
-  let input: BetInput;
-  try {
-    config = loadClientConfig(program.opts<ClientFlags>());
-    input = chooseInput(config);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    new Logger('INFO').critical('config', 'fail', { key: error.key, error: error.problem });
-    return 2;
-  }
+  const flags = parseFlags<ClientFlags>(program, process.argv);
+  if (typeof flags === 'number') return flags;
+  const setup = buildConfig(() => {
+    const config = loadClientConfig(flags);
+    return { config, input: chooseInput(config) };
+  });
+  if (typeof setup === 'number') return setup;
+  const { config, input } = setup;
   const logger = new Logger(config.logLevel);
   logger.info('config', 'success', {
     client_id: config.id,

@@ -4,8 +4,8 @@
  * start the Central, turn signals into a graceful shutdown. The only place
  * that calls process.exit.
  */
-import { Command, CommanderError, Option } from 'commander';
-import { ConfigError } from '../common/config.js';
+import { Command, Option } from 'commander';
+import { buildConfig, parseFlags } from '../common/cli.js';
 import { Logger } from '../common/logger.js';
 import { Central } from './central.js';
 import { DEFAULT_CONFIG_PATH, loadServerConfig, type ServerFlags } from './config.js';
@@ -26,26 +26,13 @@ const program = new Command()
   .option('--secrets-file <path>', 'per-agency secrets, one "<agency> <secret>" per line; agencies must then prove theirs (SERVER_SECRETS_FILE)')
   .addOption(new Option('--no-fsync', 'acknowledge batches before they reach the disk: faster, but a power loss can lose acknowledged bets (SERVER_FSYNC=false)'))
   .addHelpText('after', `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.`)
-  .exitOverride()
   .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
 async function main(): Promise<number> {
-  try {
-    program.parse(process.argv);
-  } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    throw error;
-  }
-  const flags = program.opts<ServerFlags>();
-
-  let config;
-  try {
-    config = loadServerConfig(flags);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    new Logger('INFO').critical('config', 'fail', { key: error.key, error: error.problem });
-    return 2;
-  }
+  const flags = parseFlags<ServerFlags>(program, process.argv);
+  if (typeof flags === 'number') return flags;
+  const config = buildConfig(() => loadServerConfig(flags));
+  if (typeof config === 'number') return config;
   const logger = new Logger(config.logLevel);
   logger.info('config', 'success', {
     port: config.port,

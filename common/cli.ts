@@ -1,0 +1,32 @@
+/**
+ * The parts of both command-line shells that are the same: parsing flags and
+ * turning configuration problems into the contract's exit codes.
+ */
+import { CommanderError, type Command, type OptionValues } from 'commander';
+import { ConfigError } from './config.js';
+import { Logger } from './logger.js';
+
+/** Exit code 2: bad usage or configuration (the contract's code). */
+export const USAGE_ERROR = 2;
+
+/** The parsed options, or the exit code to stop with (0 after --help, 2 on bad usage). */
+export function parseFlags<T extends OptionValues>(program: Command, argv: readonly string[]): T | number {
+  try {
+    program.exitOverride().parse(argv as string[]);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : USAGE_ERROR;
+    throw error;
+  }
+  return program.opts<T>();
+}
+
+/** Runs `build`; a ConfigError becomes one `config | result: fail` line naming the key, and exit code 2. */
+export function buildConfig<T>(build: () => T): T | number {
+  try {
+    return build();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    new Logger('INFO').critical('config', 'fail', { key: error.key, error: error.problem });
+    return USAGE_ERROR;
+  }
+}

@@ -8,6 +8,10 @@
  * thread wrote, so one worker syncs for everyone who wrote before it started:
  * while it syncs, others (and its own session) keep appending, and the next
  * sync covers them all.
+ *
+ * Batch ends go to the index `<bets>.batches` for crash recovery: in durable
+ * mode one entry per group sync, written just before it, so the lock is held
+ * for a single write per batch.
  */
 import { fdatasync as fdatasyncCallback, writeSync } from 'node:fs';
 import { ErrorCode } from '../../protocol/index.js';
@@ -52,15 +56,23 @@ export class BetFile {
         throw new StoreError(ErrorCode.DrawClosed, 'the draw has already run; no more bets are accepted');
       }
       writeAll(this.fd, lines);
-      const end = this.state.fileSize + lines.length;
-      this.state.fileSize = end;
-      // The batch's end goes to the index only after its data: recovery trusts indexed ends alone.
-      this.#entry.writeBigUInt64BE(BigInt(end));
-      writeAll(this.indexFd, this.#entry);
+      this.state.fileSize += lines.length;
+      // Durable mode indexes once per group sync (see `durable`); otherwise every batch end is indexed.
+      if (!this.isDurable) this.#indexEnd();
       const stored = this.state.addStored(agency, count);
       const seq = Atomics.add(this.#slots, WRITE_SEQ, 1) + 1;
       return { seq, stored };
     });
+  }
+
+  /**
+   * Records the current end of the file (a batch boundary: call under the
+   * lock) in the index. Always after the data it covers: recovery trusts
+   * indexed ends alone and cuts anything past the last one.
+   */
+  #indexEnd(): void {
+    this.#entry.writeBigUInt64BE(BigInt(this.state.fileSize));
+    writeAll(this.indexFd, this.#entry);
   }
 
   /**
@@ -74,8 +86,13 @@ export class BetFile {
     while (Atomics.load(slots, SYNCED_SEQ) < seq) {
       if (Atomics.compareExchange(slots, SYNCING, 0, 1) === 0) {
         try {
-          // Everything written up to `target` is covered by the sync we start now.
-          const target = Atomics.load(slots, WRITE_SEQ);
+          // Everything written up to `target` is covered by the sync we start
+          // now; its end is indexed first, under the lock, so that it is a
+          // batch boundary and no write lies between the two.
+          const target = withLock(slots, () => {
+            this.#indexEnd();
+            return Atomics.load(slots, WRITE_SEQ);
+          });
           await Promise.all([fdatasync(this.fd), fdatasync(this.indexFd)]);
           if (Atomics.load(slots, SYNCED_SEQ) < target) Atomics.store(slots, SYNCED_SEQ, target);
         } finally {

@@ -97,6 +97,9 @@ export class Central {
   #accept(socket: Socket): void {
     const peer = socket.remoteAddress ?? 'unknown';
     socket.on('error', () => undefined); // errors are logged by the link; never crash on a reset
+    // Acks are small and answered to at once: Nagle's algorithm would hold each
+    // one back until the previous segment is acknowledged (40 ms with delayed ACKs).
+    socket.setNoDelay(true);
     if (this.#stopping) {
       socket.destroy();
       return;

@@ -103,6 +103,11 @@ export class Session {
     return this.#phase === 'closed';
   }
 
+  /** True while batches are written but not yet acknowledged: the peer is waiting on us. */
+  get owesAcks(): boolean {
+    return this.#pending.length > 0 || this.#acking !== null;
+  }
+
   /** The agency, once a Hello was accepted (0 before). */
   get agency(): number {
     return this.#agency;

@@ -33,9 +33,10 @@ function post(message: WorkerToMain): void {
   port.postMessage(message);
 }
 
+const betFile = new BetFile(init.betsFd, init.indexFd, state, settings.durable);
 const session = new Session({
   state,
-  betFile: new BetFile(init.betsFd, init.indexFd, state, settings.durable),
+  betFile,
   logger,
   betsFile: settings.betsFile,
   agencies: settings.agencies,
@@ -64,8 +65,8 @@ function armIdleTimer(): void {
 }
 
 function onIdle(): void {
-  // A client waiting for its winners is silent on purpose: the central owes it an answer.
-  if (session.phase === 'waiting') return armIdleTimer();
+  // A client waiting for its winners or its acks is silent on purpose: the central owes it an answer.
+  if (session.phase === 'waiting' || session.owesAcks) return armIdleTimer();
   if (session.closed) return;
   logger.warning('connection_idle', 'fail', { ip: init.peer, agency: session.agency, timeout_ms: settings.idleTimeoutMs });
   session.fail(ErrorCode.IdleTimeout, `no data for ${settings.idleTimeoutMs} ms`);
@@ -86,6 +87,8 @@ async function onData(chunk: Buffer): Promise<void> {
     session.settle();
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
+    // Batches stored before the bad bytes are acknowledged first, then the error closes the session.
+    await session.settled();
     session.fail(error.code, error.message); // logs the error and closes
   } finally {
     reportConsumed(chunk.length);
@@ -118,8 +121,9 @@ function onEnd(): void {
   session.finish();
 }
 
-function exit(): void {
+async function exit(): Promise<void> {
   clearTimeout(idleTimer);
+  await betFile.quiesce();
   // The main thread releases the agency's claim when it sees this worker exit,
   // so that a crashed worker releases it too.
   process.exit(0);

@@ -33,6 +33,8 @@ export class StoreError extends Error {
 export class BetFile {
   readonly #slots: Int32Array;
   readonly #entry = Buffer.alloc(INDEX_ENTRY_BYTES);
+  /** Set while this thread holds SYNCING for everyone. */
+  #syncing: Promise<void> | null = null;
 
   constructor(
     private readonly fd: number,
@@ -66,6 +68,15 @@ export class BetFile {
   }
 
   /**
+   * Resolves when this thread is not syncing on everyone's behalf. A worker
+   * must wait for it before exiting: leaving mid-sync would leave SYNCING set
+   * and every other worker waiting for a report that never comes.
+   */
+  async quiesce(): Promise<void> {
+    while (this.#syncing) await this.#syncing;
+  }
+
+  /**
    * Records the current end of the file (a batch boundary: call under the
    * lock) in the index. Always after the data it covers: recovery trusts
    * indexed ends alone and cuts anything past the last one.
@@ -85,6 +96,8 @@ export class BetFile {
     const slots = this.#slots;
     while (Atomics.load(slots, SYNCED_SEQ) < seq) {
       if (Atomics.compareExchange(slots, SYNCING, 0, 1) === 0) {
+        let done!: () => void;
+        this.#syncing = new Promise((resolve) => (done = resolve));
         try {
           // Everything written up to `target` is covered by the sync we start
           // now; its end is indexed first, under the lock, so that it is a
@@ -98,6 +111,8 @@ export class BetFile {
         } finally {
           Atomics.store(slots, SYNCING, 0);
           Atomics.notify(slots, SYNCED_SEQ);
+          this.#syncing = null;
+          done();
         }
       } else {
         // Another worker is syncing: sleep until it reports. The timeout

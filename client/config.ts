@@ -3,7 +3,7 @@
  * CLI_* environment variables, command-line flags.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ConfigError, env, from, pick, toBool, toDurationMs, toInt, toLevel, toText, type Raw } from '../common/config.js';
 import type { Level } from '../common/logger.js';
 import { MAX_AGENCY_ID } from '../protocol/index.js';
@@ -109,6 +109,15 @@ export function parseAddress(key: string, address: string): { host: string; port
   return { host, port };
 }
 
+/**
+ * The YAML parser is loaded only when there is a file to parse: it is the
+ * largest module the agency imports, and every agency process pays its
+ * start-up on a busy machine.
+ */
+function loadYaml(): typeof import('yaml') {
+  return createRequire(import.meta.url)('yaml') as typeof import('yaml');
+}
+
 function readYamlFile(path: string | undefined): Record<string, unknown> {
   const chosen = path ?? DEFAULT_CONFIG_PATH;
   if (!existsSync(chosen)) {
@@ -117,7 +126,7 @@ function readYamlFile(path: string | undefined): Record<string, unknown> {
   }
   let parsed: unknown;
   try {
-    parsed = parseYaml(readFileSync(chosen, 'utf8'));
+    parsed = loadYaml().parse(readFileSync(chosen, 'utf8'));
   } catch (error) {
     throw new ConfigError('--config', `cannot parse ${chosen}: ${(error as Error).message.split('\n')[0]}`);
   }

@@ -122,9 +122,12 @@ export class Central {
       socket,
       { state: this.#stateBuffer, betsFd: this.#betsFd, indexFd: this.#indexFd, settings: this.#settings, peer, connectionId: id },
       this.logger,
-      (done) => {
+      (done, threadId) => {
         this.#links.delete(done);
         if (done.agency) this.#state.releaseAgency(done.agency);
+        if (this.#state.releaseSyncOf(threadId)) {
+          this.logger.warning('group_sync_released', 'success', { connection: done.id, detail: 'worker exited while syncing; another takes over' });
+        }
       },
     );
     this.#links.add(link);

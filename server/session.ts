@@ -78,6 +78,10 @@ interface Pending {
   readonly bets: readonly Bet[] | null;
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 /** How long a parked winners request sleeps before re-checking for shutdown or hang-up. */
 const WAIT_SLICE_MS = 250;
 
@@ -362,7 +366,8 @@ export class Session {
       // Waits only while the slot still holds the value just read, so a draw
       // finishing in between is never missed; shutdown notifies this slot too.
       const waiting = Atomics.waitAsync(state.slots, DRAW_STATE_SLOT, draw, WAIT_SLICE_MS);
-      if (waiting.async) await waiting.value;
+      // The timer is a second guarantee that the slice ends, whatever happens to the waiter.
+      if (waiting.async) await Promise.race([waiting.value, sleep(WAIT_SLICE_MS)]);
     }
   }
 }

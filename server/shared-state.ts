@@ -13,6 +13,8 @@ export const WRITE_SEQ = 1;
 export const SYNCED_SEQ = 2;
 /** 1 while one worker runs fdatasync on behalf of everyone. */
 export const SYNCING = 3;
+/** threadId of that worker, so that the main thread can release SYNCING if it dies mid-sync. */
+export const SYNC_OWNER = 7;
 /** Distinct agencies that said Done. */
 export const FINISHED_COUNT = 4;
 /** DrawState below; waiters sleep on this slot. */
@@ -112,10 +114,19 @@ export class SharedState {
     return Atomics.load(this.slots, SHUTDOWN) === 1;
   }
 
+  /**
+   * Called by the main thread when a worker has exited: if it died while
+   * syncing for everyone, release the flag so that another worker takes over.
+   */
+  releaseSyncOf(threadId: number): boolean {
+    if (Atomics.compareExchange(this.slots, SYNC_OWNER, threadId, 0) !== threadId) return false;
+    Atomics.store(this.slots, SYNCING, 0);
+    return true;
+  }
+
   /** Flags shutdown and wakes every worker parked at the barrier so it can leave. */
   beginShutdown(): void {
     Atomics.store(this.slots, SHUTDOWN, 1);
     Atomics.notify(this.slots, DRAW_STATE);
-    Atomics.notify(this.slots, SYNCED_SEQ);
   }
 }

@@ -30,7 +30,7 @@ export class WorkerLink {
     init: WorkerInit,
     private readonly logger: Logger,
     /** Called once the worker has exited (normally or not). */
-    private readonly onExit: (link: WorkerLink) => void,
+    private readonly onExit: (link: WorkerLink, threadId: number) => void,
   ) {
     this.worker = new Worker(WORKER_URL, { workerData: init, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
@@ -39,9 +39,10 @@ export class WorkerLink {
       this.logger.error('worker', 'fail', { connection: this.id, agency: this.#agency, error: error.message });
       socket.destroy();
     });
+    const threadId = this.worker.threadId; // reads -1 once the worker has exited
     this.worker.once('exit', (code) => {
       this.logger.info('worker_stopped', 'success', { connection: this.id, agency: this.#agency, code });
-      this.onExit(this);
+      this.onExit(this, threadId);
       if (!this.#socketClosed) socket.destroy();
     });
 

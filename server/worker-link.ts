@@ -47,10 +47,13 @@ export class WorkerLink {
     });
 
     socket.on('data', (chunk: Buffer) => {
-      // A transferred exact-size copy: the socket's buffer may be a slice of a larger one.
-      const copy = new Uint8Array(chunk);
-      this.#toWorker({ kind: 'data', chunk: copy }, [copy.buffer]);
-      this.#unconsumed += chunk.length;
+      const length = chunk.length; // read first: the transfer below empties `chunk`
+      // Node reads each chunk into a buffer of its own: hand that memory to the
+      // worker as is. A chunk that is a slice of a larger buffer is copied first.
+      const owned = chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length;
+      const bytes = owned ? new Uint8Array(chunk.buffer as ArrayBuffer) : new Uint8Array(chunk);
+      this.#toWorker({ kind: 'data', chunk: bytes }, [bytes.buffer as ArrayBuffer]);
+      this.#unconsumed += length;
       this.#updateFlow();
     });
     socket.on('drain', () => this.#updateFlow());

@@ -20,6 +20,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { mix32 } from '../scripts/generate-data.js';
 
 export const WINNING_NUMBER = 7574;
 
@@ -67,19 +68,10 @@ function hashBytes(bytes: Uint8Array, start: number, end: number): void {
   h2 = b;
 }
 
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 function addLine(d: Digest, length: number): void {
   d.lines++;
-  d.lo = (d.lo + fmix32(h1 ^ length)) >>> 0;
-  d.hi = (d.hi + fmix32((h2 + Math.imul(length, 0x9e3779b1)) | 0)) >>> 0;
+  d.lo = (d.lo + mix32(h1 ^ length)) >>> 0;
+  d.hi = (d.hi + mix32((h2 + Math.imul(length, 0x9e3779b1)) | 0)) >>> 0;
 }
 
 /** Digest of one whole stored line given as text (no newline). */

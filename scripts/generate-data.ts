@@ -86,8 +86,8 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-// murmur3's finaliser: nearby (seed, agency) pairs get unrelated PRNG streams.
-function mix32(h: number): number {
+/** murmur3's 32-bit finaliser: nearby (seed, agency) pairs get unrelated PRNG streams. */
+export function mix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -2,11 +2,12 @@
 /**
  * lottery-client: one agency. A thin shell: flags and config, the bet input
  * (file, or one bet from NOMBRE/APELLIDO/DOCUMENTO/NACIMIENTO/NUMERO), the
- * Agency run, signals, exit codes. The only place that calls process.exit.
+ * Agency run, signals, exit codes. With common/cli.ts, the only place that
+ * calls process.exit.
  */
 import { existsSync, statSync } from 'node:fs';
 import { Command } from 'commander';
-import { buildConfig, parseFlags } from '../common/cli.js';
+import { buildConfig, parseFlags, runMain } from '../common/cli.js';
 import { ConfigError } from '../common/config.js';
 import { Logger } from '../common/logger.js';
 import { Agency, type BetInput } from './agency.js';
@@ -109,10 +110,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    new Logger('INFO').critical('agency', 'fail', { error: String((error as Error)?.stack ?? error) });
-    process.exit(1);
-  },
-);
+runMain('agency', main);

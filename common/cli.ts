@@ -30,3 +30,18 @@ export function buildConfig<T>(build: () => T): T | number {
     return USAGE_ERROR;
   }
 }
+
+/**
+ * Runs a program's `main` and exits with its code; an unexpected error is
+ * logged as one CRITICAL line under `action` and exits 1. The only
+ * process.exit of each program.
+ */
+export function runMain(action: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      new Logger('INFO').critical(action, 'fail', { error: String((error as Error)?.stack ?? error) });
+      process.exit(1);
+    },
+  );
+}

@@ -46,7 +46,7 @@ export class Central {
       secrets: config.secrets,
     };
     // Half-open: a peer that sends and then shuts its side (nc -N) still gets its answer.
-    this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.#accept(socket));
+    this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
   }
 
   /** Recovers storage, then listens. Resolves with the bound address. */
@@ -120,7 +120,7 @@ export class Central {
     const link = new WorkerLink(
       id,
       socket,
-      { state: this.#stateBuffer, betsFd: this.#betsFd, indexFd: this.#indexFd, settings: this.#settings, peer, connectionId: id },
+      { state: this.#stateBuffer, betsFd: this.#betsFd, indexFd: this.#indexFd, settings: this.#settings, peer },
       this.logger,
       (done, threadId) => {
         this.#links.delete(done);

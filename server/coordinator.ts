@@ -9,18 +9,13 @@ import { withLock } from './mutex.js';
 import { DrawState, type SharedState } from './shared-state.js';
 import { writeWinners } from './storage/sidecars.js';
 
-export interface DrawOutcome {
-  readonly agencies: number;
-  readonly winners: number;
-}
-
 /**
  * Closes intake, reads the stored bets, writes the result durably, logs
  * `sorteo`, and only then opens the barrier, so that no agency can see an
  * answer before the log line. `fromWorker` is false on the main thread, which
  * must not block on the mutex (no worker exists then anyway).
  */
-export function runDraw(betsFile: string, state: SharedState, logger: Logger, fromWorker: boolean): DrawOutcome | null {
+export function runDraw(betsFile: string, state: SharedState, logger: Logger, fromWorker: boolean): void {
   state.setDrawState(DrawState.Running);
   try {
     // Appends check the draw state under the lock: once we held it, none can follow.
@@ -31,10 +26,8 @@ export function runDraw(betsFile: string, state: SharedState, logger: Logger, fr
     for (const documents of winners.values()) total += documents.length;
     logger.info('sorteo', 'success', { agencies: state.finishedCount(), winners: total });
     state.setDrawState(DrawState.Done);
-    return { agencies: winners.size, winners: total };
   } catch (error) {
     logger.error('sorteo', 'fail', { error: (error as Error).message });
     state.setDrawState(DrawState.Failed);
-    return null;
   }
 }

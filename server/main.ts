@@ -2,10 +2,10 @@
 /**
  * lottery-server: the central. A thin shell: parse flags, build the config,
  * start the Central, turn signals into a graceful shutdown. The only place
- * that calls process.exit.
+ * (with common/cli.ts) that calls process.exit.
  */
 import { Command, Option } from 'commander';
-import { buildConfig, parseFlags } from '../common/cli.js';
+import { buildConfig, parseFlags, runMain } from '../common/cli.js';
 import { Logger } from '../common/logger.js';
 import { Central } from './central.js';
 import { DEFAULT_CONFIG_PATH, loadServerConfig, type ServerFlags } from './config.js';
@@ -75,10 +75,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    new Logger('INFO').critical('central', 'fail', { error: String((error as Error)?.stack ?? error) });
-    process.exit(1);
-  },
-);
+runMain('central', main);

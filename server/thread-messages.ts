@@ -45,5 +45,4 @@ export interface WorkerInit {
   readonly indexFd: number;
   readonly settings: WorkerSettings;
   readonly peer: string;
-  readonly connectionId: number;
 }

@@ -9,9 +9,8 @@
  * while it syncs, others (and its own session) keep appending, and the next
  * sync covers them all.
  *
- * Batch ends go to the index `<bets>.batches` for crash recovery: in durable
- * mode one entry per group sync, written just before it, so the lock is held
- * for a single write per batch.
+ * Each batch's end goes to the index `<bets>.batches` right after its data,
+ * under the same lock hold, for crash recovery by whole batches.
  */
 import { fdatasync as fdatasyncCallback, writeSync } from 'node:fs';
 import { ErrorCode } from '../../protocol/index.js';
@@ -60,8 +59,8 @@ export class BetFile {
       }
       writeAll(this.fd, lines);
       this.state.fileSize += lines.length;
-      // Durable mode indexes once per group sync (see `durable`); otherwise every batch end is indexed.
-      if (!this.isDurable) this.#indexEnd();
+      // Every batch end is indexed, after its data: recovery keeps whole batches, acknowledged or not.
+      this.#indexEnd();
       const stored = this.state.addStored(agency, count);
       const seq = Atomics.add(this.#slots, WRITE_SEQ, 1) + 1;
       return { seq, stored };
@@ -101,13 +100,8 @@ export class BetFile {
         let done!: () => void;
         this.#syncing = new Promise((resolve) => (done = resolve));
         try {
-          // Everything written up to `target` is covered by the sync we start
-          // now; its end is indexed first, under the lock, so that it is a
-          // batch boundary and no write lies between the two.
-          const target = withLock(slots, () => {
-            this.#indexEnd();
-            return Atomics.load(slots, WRITE_SEQ);
-          });
+          // Everything written (and indexed) up to `target` is covered by the sync we start now.
+          const target = Atomics.load(slots, WRITE_SEQ);
           await Promise.all([fdatasync(this.fd), fdatasync(this.indexFd)]);
           if (Atomics.load(slots, SYNCED_SEQ) < target) Atomics.store(slots, SYNCED_SEQ, target);
         } finally {

@@ -2,12 +2,11 @@
  * Start-up check of bets.csv, so that a crash at any instant leaves a file
  * made of whole batches only.
  *
- * Next to the data, `<bets>.batches` holds batch-end offsets (u64 big-endian):
- * the end of the file at each group sync, written after the data it covers
- * and synced with it before any ack (every batch end when fsync is off). On
- * start-up the data is cut back to the last recorded end: batches past it
- * (torn by a crash, or written but not yet synced) were never acknowledged,
- * and their agencies send them again after reconnecting. A torn
+ * Next to the data, `<bets>.batches` holds the end offset (u64 big-endian) of
+ * every batch, appended right after the batch's data and synced with it
+ * before the ack. On start-up the data is cut back to the last recorded end:
+ * a batch whose write was torn by a crash (or not yet indexed) was never
+ * acknowledged, and its agency sends it again after reconnecting. A torn
  * index entry is dropped too. Then one pass in large chunks (never the whole
  * file in memory) counts each agency's stored bets, which is where resuming
  * agencies continue.

@@ -76,7 +76,7 @@ t.test('SIGKILL the central at random moments: agencies resume, end state exact,
   };
 
   const triggers: Trigger[] = [];
-  for (let i = 0; i < SCHEDULED_BYTE_KILLS; i++) triggers.push({ kind: 'bytes', at: Math.floor(data.storedBytes * (0.02 + 0.6 * rng.next())) });
+  for (let i = 0; i < SCHEDULED_BYTE_KILLS; i++) triggers.push({ kind: 'bytes', at: Math.floor(data.storedBytes * (0.02 + 0.4 * rng.next())) });
   for (let i = 0; i < SCHEDULED_END_KILLS; i++) triggers.push({ kind: 'finished', at: rng.int(1, 4) });
   const batches = data.files.map(() => rng.pick([1, 7, 10, 25, 64, 100, 150]));
   t.comment(`batch sizes per agency: ${batches.join(', ')}`);

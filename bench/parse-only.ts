@@ -1,12 +1,14 @@
 /**
  * The floor of an agency's work: stream one bets file through csv-parse with
- * exactly the reader options of client/bet-source.ts and count the rows. No
- * validation, no encoding, no network.
+ * the agency's own reader settings (CSV_OPTIONS and the 256 KiB read size of
+ * client/bet-source.ts) and count the records. No validation, no encoding, no
+ * network.
  *
  *   node dist/bench/parse-only.js FILE      prints `rows: N`
  */
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
+import { CSV_OPTIONS, READ_CHUNK_BYTES } from '../client/bet-source.js';
 
 const path = process.argv[2];
 if (!path) {
@@ -14,8 +16,8 @@ if (!path) {
   process.exit(2);
 }
 
-const source = createReadStream(path, { highWaterMark: 256 * 1024 });
-const parser = parse({ bom: true, trim: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true, info: true });
+const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
+const parser = parse(CSV_OPTIONS);
 let rows = 0;
 source.on('error', (error) => parser.destroy(error));
 parser.on('readable', () => {

@@ -18,8 +18,9 @@ export type Row = { readonly line: number; readonly bet: Bet } | { readonly line
 const FIELDS = 5;
 const INTEGER = /^\d{1,9}$/;
 
-/** The same options are used by the benchmark's parse-only baseline. */
+/** The benchmark's parse-only baseline (bench/parse-only.ts) reads with these same settings. */
 export const CSV_OPTIONS: Options = { bom: true, relax_column_count: true, relax_quotes: true };
+export const READ_CHUNK_BYTES = 256 * 1024;
 
 /** Turns one parsed record into a Bet, or says why it is not one. */
 export function toRow(fields: readonly string[], line: number, today = todayUtc()): Row {
@@ -37,7 +38,7 @@ export function toRow(fields: readonly string[], line: number, today = todayUtc(
 
 /** Yields the file's rows in order, in arrays. Stops early when `signal` aborts. */
 export async function* readBetRows(path: string, signal?: AbortSignal): AsyncGenerator<Row[]> {
-  const source = createReadStream(path, { highWaterMark: 256 * 1024 });
+  const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
   const parser = parse(CSV_OPTIONS);
   source.on('error', (error) => parser.destroy(error));
   source.pipe(parser);

@@ -19,12 +19,13 @@ import {
   MessageType,
   NONCE_BYTES,
   PROTOCOL_VERSION,
+  todayUtc,
   type Bet,
   type ServerMessage,
   type Welcome,
 } from '../protocol/index.js';
-import { Batcher } from './batcher.js';
-import { readBetRows } from './bet-source.js';
+import { BatchBuilder } from './batch-builder.js';
+import { isBlank, readRecords, toRow, type Row } from './bet-source.js';
 import type { ClientConfig } from './config.js';
 import { Connection, ConnectionError } from './connection.js';
 
@@ -167,16 +168,18 @@ export class Agency {
   }
 
   /**
-   * Streams the file, skipping the first `skip` valid bets (already stored),
-   * with up to `window` batches awaiting their ack. Returns the agency's
-   * stored total afterwards.
+   * Streams the file, skipping the first `skip` valid bets (already stored).
+   * Once `window` batches await their acks, it sends what it has and reads
+   * acks until half the window is free: frames leave in large writes and
+   * acks are read in bursts. Returns the agency's stored total afterwards.
    */
   async #sendFile(connection: Connection, path: string, skip: number, progress: Progress): Promise<number> {
     const { batchMaxAmount, window, strict } = this.config;
+    const builder = new BatchBuilder(batchMaxAmount);
     const inFlight = new Map<number, number>(); // seq → bets
-    let seq = 0;
     let stored = skip;
     let toSkip = skip;
+    let line = 0;
 
     const settleOne = async () => {
       const reply = await connection.next();
@@ -194,48 +197,55 @@ export class Agency {
         expect(reply, MessageType.BatchAck, 'bet batch');
       }
     };
-    // Frames of one parser burst leave in one socket write: fewer system calls.
-    let outbox: Buffer[] = [];
-    const flush = async () => {
-      if (outbox.length === 0) return;
-      const frames = outbox.length === 1 ? outbox[0]! : Buffer.concat(outbox);
-      outbox = [];
-      await connection.send(frames);
-    };
-    const send = async (bets: Bet[]) => {
-      if (inFlight.size >= window) {
-        await flush(); // the held frames must leave before we wait for their acks
-        while (inFlight.size >= window) await settleOne();
+    /** Sends every closed batch in one write. */
+    const ship = async () => {
+      const taken = builder.take();
+      if (!taken) return;
+      for (let i = 0; i < taken.counts.length; i++) {
+        inFlight.set(taken.firstSeq + i, taken.counts[i]!);
+        this.logger.debug('batch_sent', 'success', { seq: taken.firstSeq + i, cantidad: taken.counts[i]! });
       }
-      inFlight.set(seq, bets.length);
-      this.logger.debug('batch_sent', 'success', { seq, cantidad: bets.length });
-      outbox.push(encodeBetBatch({ type: MessageType.BetBatch, seq: seq++, bets }));
+      await connection.send(taken.bytes);
+    };
+    const invalid = (row: Row & { error: string }) => {
+      progress.invalidRows++;
+      this.logger.warning('invalid_bet', 'fail', { file: path, line: row.line, reason: row.error });
+      if (strict) throw new AgencyError(`${path} line ${row.line}: ${row.error}`);
     };
 
-    const batcher = new Batcher(batchMaxAmount);
-    for await (const rows of readBetRows(path, this.signal)) {
-      for (const row of rows) {
-        if ('error' in row) {
-          progress.invalidRows++;
-          this.logger.warning('invalid_bet', 'fail', { file: path, line: row.line, reason: row.error });
-          if (strict) throw new AgencyError(`${path} line ${row.line}: ${row.error}`);
-          continue;
-        }
+    for await (const records of readRecords(path, this.signal)) {
+      const today = todayUtc();
+      for (const record of records) {
+        line++;
+        if (isBlank(record)) continue;
         if (toSkip > 0) {
-          toSkip--;
+          const row = toRow(record, line, today);
+          if ('error' in row) invalid(row);
+          else toSkip--;
           continue;
         }
-        const full = batcher.add(row.bet);
-        if (full) await send(full);
+        if (!builder.addFields(record, today)) {
+          const row = toRow(record, line, today);
+          if ('error' in row) {
+            invalid(row);
+            continue;
+          }
+          builder.addBet(row.bet); // not expected: the fast path accepts every valid bet
+        }
+        if (inFlight.size + builder.closedBatches >= window) {
+          await ship();
+          while (inFlight.size > window >> 1) await settleOne();
+        }
       }
-      await flush();
+      await ship();
     }
     if (this.signal.aborted) throw new AgencyError('stopped');
-    if (batcher.size > 0) await send(batcher.take());
-    await flush();
+    builder.finish();
+    await ship();
     while (inFlight.size > 0) await settleOne();
     return stored;
   }
+
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);

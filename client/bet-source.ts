@@ -1,18 +1,21 @@
 /**
  * Streams an agency's bets file with csv-parse, never holding it whole.
  * Format: `first,last,document,birthdate,number`, no header, LF or CRLF,
- * UTF-8 (a BOM is skipped). Rows come out in arrays (one per parser read
- * burst), each already turned into a Bet or into a reason it is invalid.
+ * UTF-8 (a BOM is skipped). Records come out in arrays, one per parser read
+ * burst, as csv-parse gives them: BatchBuilder encodes the valid ones
+ * straight into frames, and toRow says what is wrong with the others.
  *
  * The parser runs with its cheapest options: its `info`, `trim` and
  * `skip_empty_lines` features more than double its cost, so fields are
- * trimmed here, blank lines skipped here, and line numbers counted here (one
- * record per line: a valid bet never holds a line break).
+ * trimmed by the consumer, blank lines skipped by it (isBlank), and line
+ * numbers counted by it (one record per line: a valid bet never holds a
+ * line break).
  */
 import { createReadStream } from 'node:fs';
 import { parse, type Options } from 'csv-parse';
 import { todayUtc, validateBet, type Bet } from '../protocol/index.js';
 
+/** A record as a Bet, or why it is not one (with its line number). */
 export type Row = { readonly line: number; readonly bet: Bet } | { readonly line: number; readonly error: string };
 
 const FIELDS = 5;
@@ -36,26 +39,25 @@ export function toRow(fields: readonly string[], line: number, today = todayUtc(
   return problem ? { line, error: problem } : { line, bet };
 }
 
-/** Yields the file's rows in order, in arrays. Stops early when `signal` aborts. */
-export async function* readBetRows(path: string, signal?: AbortSignal): AsyncGenerator<Row[]> {
+/** True for the record csv-parse makes of an empty or all-blank line. */
+export function isBlank(record: readonly string[]): boolean {
+  return record.length === 1 && record[0]!.trim() === '';
+}
+
+/** Yields the file's records in order, in arrays. Stops early when `signal` aborts. */
+export async function* readRecords(path: string, signal?: AbortSignal): AsyncGenerator<string[][]> {
   const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
   const parser = parse(CSV_OPTIONS);
   source.on('error', (error) => parser.destroy(error));
   source.pipe(parser);
   const abort = () => parser.destroy();
-  let line = 0;
   signal?.addEventListener('abort', abort, { once: true });
   try {
     for (;;) {
-      const rows: Row[] = [];
-      const today = todayUtc();
+      const records: string[][] = [];
       let record: string[] | null;
-      while ((record = parser.read() as string[] | null) !== null) {
-        line++;
-        if (record.length === 1 && record[0]!.trim() === '') continue; // blank line
-        rows.push(toRow(record, line, today));
-      }
-      if (rows.length > 0) yield rows;
+      while ((record = parser.read() as string[] | null) !== null) records.push(record);
+      if (records.length > 0) yield records;
       if (parser.readableEnded || parser.destroyed) break;
       await readableOrEnd(parser);
     }

@@ -79,7 +79,7 @@ export function loadClientConfig(flags: ClientFlags): ClientConfig {
       1,
       65535,
     ),
-    window: toInt(pick(def('CLI_BATCH_WINDOW', '64'), env('CLI_BATCH_WINDOW'), flag('window', flags.window))!, 1, 1024),
+    window: toInt(pick(def('CLI_BATCH_WINDOW', '256'), env('CLI_BATCH_WINDOW'), flag('window', flags.window))!, 1, 1024),
     dataFile: toText(pick(def('CLI_DATA_FILE', `.data/agency-${id}.csv`), env('CLI_DATA_FILE'), flag('data-file', flags.dataFile))!),
     secret: loadSecret(flags.secretFile),
     strict: flags.strict === true || toBool(pick(def('CLI_STRICT', 'false'), env('CLI_STRICT'))!),

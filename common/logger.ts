@@ -16,6 +16,9 @@ export type Level = (typeof LEVELS)[number];
 export type Result = 'success' | 'fail' | 'in_progress';
 export type Fields = Readonly<Record<string, string | number | boolean | bigint>>;
 
+/** Writes up to this size reach a pipe whole (POSIX: at least 512; 4096 on Linux). */
+const PIPE_BUF = 4096;
+
 const RANK: Record<Level, number> = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 };
 
 export function isLevel(value: string): value is Level {
@@ -39,6 +42,31 @@ export class Logger {
   log(level: Level, action: string, result: Result, fields: Fields = {}): void {
     if (!this.enabled(level)) return;
     writeFully(this.fd, formatLine(new Date(), level, action, result, fields));
+  }
+
+  /** The line `log` would write now, or null when its level is off: for writing many lines at once. */
+  format(level: Level, action: string, result: Result, fields: Fields = {}): string | null {
+    return this.enabled(level) ? formatLine(new Date(), level, action, result, fields) : null;
+  }
+
+  /**
+   * Writes lines made by `format`, as few write(2)s as keep each within
+   * PIPE_BUF, so no other thread's line can land inside one.
+   */
+  write(lines: readonly string[]): void {
+    let text = '';
+    let bytes = 0;
+    for (const line of lines) {
+      const size = Buffer.byteLength(line);
+      if (bytes + size > PIPE_BUF && bytes > 0) {
+        writeFully(this.fd, text);
+        text = '';
+        bytes = 0;
+      }
+      text += line;
+      bytes += size;
+    }
+    if (bytes > 0) writeFully(this.fd, text);
   }
 
   debug(action: string, result: Result, fields?: Fields): void {

@@ -9,8 +9,9 @@
  * batch sequence number, or a second Hello is a protocol error: the session
  * answers Error and the connection closes, with nothing stored from it.
  *
- * Batches received together are written one by one, then made durable with a
- * single (group-committed) sync, then logged and acknowledged together.
+ * Batches received together (one socket read) are checked and staged, then
+ * written with one write, made durable with a single (group-committed) sync,
+ * then logged and answered together, in order.
  */
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
@@ -68,15 +69,23 @@ export interface SessionDeps {
   claimed(agency: number): void;
 }
 
-/** A batch written but not yet acknowledged (waiting for the group sync). */
-interface Pending {
+/** A batch checked and turned into lines, not yet written. */
+interface Staged {
   readonly seq: number;
-  readonly writeSeq: number;
-  readonly stored: number;
   readonly count: number;
+  /** End of its lines in the session's BatchLineWriter. */
+  readonly end: number;
   /** Decoded bets, kept only for single-bet sessions (their bets are logged one by one). */
   readonly bets: readonly Bet[] | null;
 }
+
+/** A batch owed an answer: an ack once its write is durable, or a rejection, in arrival order. */
+type Pending =
+  | { readonly seq: number; readonly writeSeq: number; readonly stored: number; readonly count: number; readonly bets: readonly Bet[] | null }
+  | { readonly seq: number; readonly count: number; readonly rejected: { readonly code: ErrorCode; readonly betIndex: number; readonly reason: string } };
+
+/** Staged lines are written once they reach this size, even mid-read. */
+const STAGE_LIMIT_BYTES = 128 * 1024;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -90,6 +99,7 @@ export class Session {
   #agency = 0;
   #singleBet = false;
   #nextSeq = 0;
+  #staged: Staged[] = [];
   #pending: Pending[] = [];
   #aborted = false;
   /** The Hello being authenticated, and the nonce we challenged it with. */
@@ -109,7 +119,7 @@ export class Session {
 
   /** True while batches are written but not yet acknowledged: the peer is waiting on us. */
   get owesAcks(): boolean {
-    return this.#pending.length > 0 || this.#acking !== null;
+    return this.#staged.length > 0 || this.#pending.length > 0 || this.#acking !== null;
   }
 
   /** The agency, once a Hello was accepted (0 before). */
@@ -144,32 +154,48 @@ export class Session {
     }
   }
 
-  /** Starts acknowledging written batches as they become durable; does not wait. */
+  /** Writes the staged batches and starts answering them as they become durable; does not wait. */
   settle(): void {
-    if (this.#pending.length > 0 && this.#acking === null) this.#acking = this.#ackLoop();
+    this.#writeStaged();
+    if (this.#pending.length > 0 && this.#acking === null) this.#acking = this.#answerLoop();
   }
 
-  /** Resolves once every written batch is acknowledged. */
+  /** Resolves once every batch received so far is answered. */
   async settled(): Promise<void> {
     this.settle();
     while (this.#acking) await this.#acking;
   }
 
-  /** Acks in write order: wait for the newest pending write to be durable, then log and ack all up to it. */
-  async #ackLoop(): Promise<void> {
+  /**
+   * Answers in arrival order: waits for the newest pending write to be
+   * durable, then logs every answer up to it in one write and sends them in one.
+   */
+  async #answerLoop(): Promise<void> {
+    const { logger, betFile } = this.deps;
     try {
       while (this.#pending.length > 0) {
         const pending = this.#pending;
         this.#pending = [];
-        await this.deps.betFile.durable(pending[pending.length - 1]!.writeSeq);
-        const acks: Buffer[] = [];
+        let newest = 0;
+        for (const p of pending) if ('writeSeq' in p) newest = p.writeSeq;
+        await betFile.durable(newest);
+        const answers: Buffer[] = [];
+        const lines: string[] = [];
+        const log = (line: string | null) => line !== null && lines.push(line);
         for (const p of pending) {
-          // Logged before the ack leaves: an observer never sees the ack first.
-          this.deps.logger.info('apuesta_recibida', 'success', { cantidad: p.count, agency: this.#agency });
-          for (const bet of p.bets ?? []) this.deps.logger.info('apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number });
-          acks.push(encodeBatchAck({ type: MessageType.BatchAck, seq: p.seq, stored: p.stored }));
+          if ('rejected' in p) {
+            const { code, betIndex, reason } = p.rejected;
+            log(logger.format('WARNING', 'apuesta_recibida', 'fail', { cantidad: p.count, agency: this.#agency, code: errorCodeName(code), reason }));
+            answers.push(encodeBatchRejected({ type: MessageType.BatchRejected, seq: p.seq, code, betIndex, reason }));
+            continue;
+          }
+          log(logger.format('INFO', 'apuesta_recibida', 'success', { cantidad: p.count, agency: this.#agency }));
+          for (const bet of p.bets ?? []) log(logger.format('INFO', 'apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number }));
+          answers.push(encodeBatchAck({ type: MessageType.BatchAck, seq: p.seq, stored: p.stored }));
         }
-        if (!this.closed) this.deps.send(acks.length === 1 ? acks[0]! : Buffer.concat(acks));
+        // Logged before the answers leave: an observer never sees an ack first.
+        logger.write(lines);
+        if (!this.closed) this.deps.send(answers.length === 1 ? answers[0]! : Buffer.concat(answers));
       }
     } finally {
       this.#acking = null;
@@ -179,6 +205,7 @@ export class Session {
   /** Ends the session with an Error frame (connection-fatal) and a log line. */
   fail(code: ErrorCode, message: string): void {
     if (this.closed) return;
+    this.#writeStaged(); // batches that arrived before the fault are stored (an agency resumes past them)
     this.deps.logger.warning('protocol_error', 'fail', {
       agency: this.#agency,
       ip: this.deps.peer,
@@ -192,6 +219,7 @@ export class Session {
   /** Ends the session because the central is stopping: not a failure, so logged as a normal close. */
   goodbye(reason: string): void {
     if (this.closed) return;
+    this.#writeStaged();
     this.deps.logger.info('session_closed', 'success', { agency: this.#agency, ip: this.deps.peer, reason });
     this.deps.send(encodeErrorReply({ type: MessageType.Error, code: ErrorCode.ShuttingDown, message: reason }));
     this.#close();
@@ -284,37 +312,59 @@ export class Session {
    * (BatchLineWriter); only a batch the fast path is unsure of is decoded
    * into objects, to find the exact problem or to quote a name.
    */
-  async handleBatch(body: Buffer): Promise<void> {
+  handleBatch(body: Buffer): void {
     if (this.closed) return;
     if (this.#unwelcomed()) return this.fail(ErrorCode.UnexpectedMessage, 'bet batch before a completed hello');
     if (this.#phase !== 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'bet batch after done');
     const seq = body.readUInt32BE(0); // FrameDecoder guarantees the 6-byte minimum
     if (seq !== this.#nextSeq) return this.fail(ErrorCode.BadSequence, `batch sequence ${seq} where ${this.#nextSeq} was expected`);
     this.#nextSeq++;
-    const fast = this.#singleBet ? null : this.#lineWriter!.write(body, dateNumber(todayUtc()));
-    if (fast) return this.#store(seq, this.#lineWriter!.scratch.subarray(0, fast.length), fast.count, null);
-    const batch = decodeBetBatch(new BodyReader(body)); // throws ProtocolError on bad structure
-    for (let i = 0; i < batch.bets.length; i++) {
-      const problem = validateBet(batch.bets[i]!);
-      if (problem) return this.#reject(seq, batch.bets.length, ErrorCode.InvalidBet, i, `bet ${i + 1}: ${problem}`);
+    const lines = this.#lineWriter!;
+    let count = this.#singleBet ? -1 : lines.append(body, dateNumber(todayUtc()));
+    let bets: readonly Bet[] | null = null;
+    if (count < 0) {
+      // The slow path: decode, to name the exact problem or to quote a name.
+      const batch = decodeBetBatch(new BodyReader(body)); // throws ProtocolError on bad structure
+      for (let i = 0; i < batch.bets.length; i++) {
+        const problem = validateBet(batch.bets[i]!);
+        if (problem) return this.#reject(seq, batch.bets.length, ErrorCode.InvalidBet, i, `bet ${i + 1}: ${problem}`);
+      }
+      lines.appendLines(formatBetLines(this.#agency, batch.bets));
+      count = batch.bets.length;
+      if (this.#singleBet) bets = batch.bets;
     }
-    return this.#store(seq, formatBetLines(this.#agency, batch.bets), batch.bets.length, this.#singleBet ? batch.bets : null);
+    this.#staged.push({ seq, count, end: lines.length, bets });
+    if (lines.length >= STAGE_LIMIT_BYTES) this.#writeStaged();
   }
 
-  #store(seq: number, lines: Buffer, count: number, bets: readonly Bet[] | null): void | Promise<void> {
+  /** Writes every staged batch under one lock hold; a refused write rejects them all. */
+  #writeStaged(): void {
+    const staged = this.#staged;
+    if (staged.length === 0) return;
+    this.#staged = [];
+    const lines = this.#lineWriter!;
+    let count = 0;
+    for (const s of staged) count += s.count;
     try {
-      const { seq: writeSeq, stored } = this.deps.betFile.append(this.#agency, lines, count);
-      this.#pending.push({ seq, writeSeq, stored, count, bets });
+      const { seq: writeSeq, storedBefore } = this.deps.betFile.append(this.#agency, lines.lines, staged.map((s) => s.end), count);
+      let stored = storedBefore;
+      for (const s of staged) {
+        stored += s.count;
+        this.#pending.push({ seq: s.seq, writeSeq, stored, count: s.count, bets: s.bets });
+      }
     } catch (error) {
-      if (error instanceof StoreError) return this.#reject(seq, count, error.code, NO_BET_INDEX, error.message);
-      return this.#reject(seq, count, ErrorCode.StorageFailure, NO_BET_INDEX, `could not store the batch: ${(error as Error).message}`);
+      const code = error instanceof StoreError ? error.code : ErrorCode.StorageFailure;
+      const reason = error instanceof StoreError ? error.message : `could not store the batch: ${(error as Error).message}`;
+      for (const s of staged) this.#pending.push({ seq: s.seq, count: s.count, rejected: { code, betIndex: NO_BET_INDEX, reason } });
+    } finally {
+      lines.reset();
     }
   }
 
-  async #reject(seq: number, count: number, code: ErrorCode, betIndex: number, reason: string): Promise<void> {
-    await this.settled();
-    this.deps.logger.warning('apuesta_recibida', 'fail', { cantidad: count, agency: this.#agency, code: errorCodeName(code), reason });
-    this.deps.send(encodeBatchRejected({ type: MessageType.BatchRejected, seq, code, betIndex, reason }));
+  /** Refuses a batch whole; its answer follows those of the batches before it. */
+  #reject(seq: number, count: number, code: ErrorCode, betIndex: number, reason: string): void {
+    this.#writeStaged();
+    this.#pending.push({ seq, count, rejected: { code, betIndex, reason } });
   }
 
   #done(done: Done): void {

@@ -78,12 +78,12 @@ async function onData(chunk: Buffer): Promise<void> {
     armIdleTimer();
     for (const frame of decoder.push(chunk)) {
       if (session.closed) break;
-      if (frame.type === MessageType.BetBatch) await session.handleBatch(frame.body);
+      if (frame.type === MessageType.BetBatch) session.handleBatch(frame.body);
       else await session.handle(decodeMessage(frame) as ClientMessage);
     }
     // Frames before bad bytes in the same chunk were handled; now the bad bytes end the session.
     if (decoder.failure) throw decoder.failure;
-    // Acks go out as the group commit makes batches durable, while we read on.
+    // The read's batches are written together; acks go out as the group commit makes them durable, while we read on.
     session.settle();
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;

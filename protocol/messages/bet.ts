@@ -58,7 +58,7 @@ export function validateBet(bet: Bet, today = todayUtc()): string | null {
   if (bet.document.length > MAX_DOCUMENT_DIGITS || !DIGITS.test(bet.document)) {
     return `document must be 1 to ${MAX_DOCUMENT_DIGITS} digits, got ${JSON.stringify(bet.document)}`;
   }
-  const date = checkBirthdate(bet.birthdate, today);
+  const date = birthdateProblem(bet.birthdate, today);
   if (date) return date;
   if (!Number.isInteger(bet.number) || bet.number < 0 || bet.number > MAX_BET_NUMBER) {
     return `number must be an integer from 0 to ${MAX_BET_NUMBER}, got ${bet.number}`;
@@ -74,7 +74,8 @@ function checkName(value: string, what: string): string | null {
   return null;
 }
 
-function checkBirthdate(value: string, today: string): string | null {
+/** Why `value` is not a birthdate from 1900-01-01 to `today`, or null when it is one. */
+export function birthdateProblem(value: string, today: string): string | null {
   const year = digitsAt(value, 0, 4);
   const month = digitsAt(value, 5, 7);
   const day = digitsAt(value, 8, 10);

@@ -10,7 +10,6 @@
  * quoted line. So the two paths cannot disagree on what is stored; a
  * differential test holds the fast path to never accepting more.
  */
-import { isUtf8 } from 'node:buffer';
 import { BIRTHDATE_BYTES, MAX_BET_NUMBER, MAX_DOCUMENT_DIGITS, MAX_NAME_BYTES } from '../../protocol/index.js';
 
 const COMMA = 0x2c;
@@ -24,92 +23,156 @@ const NINE = 0x39;
 const BETS_START = 6;
 const OLDEST_YEAR = 1900;
 
-export interface BatchLines {
-  /** Bytes of CSV lines at the start of the scratch buffer. */
-  readonly length: number;
-  readonly count: number;
-}
-
-/** Turns batch bodies into lines; one per worker, its scratch buffer is reused. */
+/**
+ * Turns batch bodies into lines, one batch after another into one buffer, so
+ * that the batches of a socket read reach the file in a single write. One per
+ * session; the buffer is reused after `reset`.
+ */
 export class BatchLineWriter {
-  #scratch = Buffer.allocUnsafe(32 * 1024);
+  #out = Buffer.allocUnsafe(64 * 1024);
+  #length = 0;
   readonly #prefix: Buffer;
 
   constructor(agency: number) {
     this.#prefix = Buffer.from(`${agency},`);
   }
 
-  /** The buffer the lines of the last successful `write` start at. */
-  get scratch(): Buffer {
-    return this.#scratch;
+  /** Bytes of lines appended since the last reset. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** The lines appended since the last reset (a view: valid until the next append or reset). */
+  get lines(): Buffer {
+    return this.#out.subarray(0, this.#length);
+  }
+
+  reset(): void {
+    this.#length = 0;
+  }
+
+  /** Appends lines made elsewhere (the slow path's). */
+  appendLines(lines: Buffer): void {
+    this.#ensure(lines.length);
+    lines.copy(this.#out, this.#length);
+    this.#length += lines.length;
   }
 
   /**
-   * Lines for every bet of `body`, or null when the slow path must decide.
-   * `today` is the date as the number yyyymmdd. Fields are checked and copied
-   * in one byte loop each: they are short, and a loop beats Buffer.copy's
-   * per-call cost.
+   * Appends the lines of every bet of `body` and returns how many there are,
+   * or returns -1, appending nothing, when the slow path must decide. `today`
+   * is the date as the number yyyymmdd. Fields are checked and copied in one
+   * byte loop each: they are short, and a loop beats Buffer.copy's per-call cost.
    */
-  write(body: Buffer, today: number): BatchLines | null {
-    if (body.length < BETS_START) return null;
+  append(body: Buffer, today: number): number {
+    const end = this.#write(body, today);
+    if (end < 0) return -1;
+    this.#length = end;
+    return body.readUInt16BE(4);
+  }
+
+  #ensure(extra: number): void {
+    if (this.#out.length - this.#length >= extra) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.#out.length * 2, this.#length + extra));
+    this.#out.copy(bigger, 0, 0, this.#length);
+    this.#out = bigger;
+  }
+
+  /** Writes the lines after the current ones; returns where they end, or -1. */
+  #write(body: Buffer, today: number): number {
+    if (body.length < BETS_START) return -1;
     const count = body.readUInt16BE(4);
-    if (count === 0) return null;
+    if (count === 0) return -1;
     // Each line is at most the bet's bytes plus the agency prefix and separators.
-    const bound = body.length + count * (this.#prefix.length + 8);
-    if (this.#scratch.length < bound) this.#scratch = Buffer.allocUnsafe(bound * 2);
-    const out = this.#scratch;
+    this.#ensure(body.length + count * (this.#prefix.length + 8));
+    const out = this.#out;
     const prefix = this.#prefix;
     const size = body.length;
     let at = BETS_START;
-    let o = 0;
+    let o = this.#length;
     for (let i = 0; i < count; i++) {
       for (let p = 0; p < prefix.length; p++) out[o++] = prefix[p]!;
       // first and last name: u8 length + UTF-8
       for (let field = 0; field < 2; field++) {
-        if (at >= size) return null;
+        if (at >= size) return -1;
         const len = body[at++]!;
         const end = at + len;
-        if (len === 0 || len > MAX_NAME_BYTES || end > size) return null;
-        let visible = false;
-        let ascii = true;
-        for (let k = at; k < end; k++) {
+        if (len === 0 || len > MAX_NAME_BYTES || end > size) return -1;
+        if (!hasVisible(body, at, end)) return -1;
+        for (let k = at; k < end; ) {
           const byte = body[k]!;
-          // Control characters are refused; `,` and `"` would need CSV quotes: the slow path does those.
-          if (byte < SPACE || byte === 0x7f || byte === COMMA || byte === QUOTE) return null;
-          if (byte !== SPACE) visible = true;
-          if (byte >= 0x80) ascii = false;
-          out[o++] = byte;
+          if (byte < 0x80) {
+            // Control characters are refused; `,` and `"` would need CSV quotes: the slow path does those.
+            if (byte < SPACE || byte === 0x7f || byte === COMMA || byte === QUOTE) return -1;
+            out[o++] = byte;
+            k++;
+          } else {
+            const next = utf8SequenceEnd(body, k, end);
+            if (next < 0) return -1;
+            while (k < next) out[o++] = body[k++]!;
+          }
         }
-        if (!visible || (!ascii && !isUtf8(body.subarray(at, end)))) return null;
         out[o++] = COMMA;
         at = end;
       }
       // document: u8 length + digits
-      if (at >= size) return null;
+      if (at >= size) return -1;
       const docLen = body[at++]!;
       const docEnd = at + docLen;
-      if (docLen === 0 || docLen > MAX_DOCUMENT_DIGITS || docEnd > size) return null;
+      if (docLen === 0 || docLen > MAX_DOCUMENT_DIGITS || docEnd > size) return -1;
       for (let k = at; k < docEnd; k++) {
         const byte = body[k]!;
-        if (byte < ZERO || byte > NINE) return null;
+        if (byte < ZERO || byte > NINE) return -1;
         out[o++] = byte;
       }
       out[o++] = COMMA;
       at = docEnd;
       // birthdate: 10 bytes YYYY-MM-DD, then the u16 number
-      if (at + BIRTHDATE_BYTES + 2 > size || !validDate(body, at, today)) return null;
+      if (at + BIRTHDATE_BYTES + 2 > size || !validDate(body, at, today)) return -1;
       for (let k = 0; k < BIRTHDATE_BYTES; k++) out[o++] = body[at + k]!;
       out[o++] = COMMA;
       at += BIRTHDATE_BYTES;
       const number = (body[at]! << 8) | body[at + 1]!;
       at += 2;
-      if (number > MAX_BET_NUMBER) return null;
+      if (number > MAX_BET_NUMBER) return -1;
       o = writeDecimal(out, o, number);
       out[o++] = NEWLINE;
     }
-    if (at !== size) return null;
-    return { length: o, count };
+    if (at !== size) return -1;
+    return o;
   }
+}
+
+/** True when [from, to) holds a byte other than a space (names are mostly trimmed: one look). */
+function hasVisible(bytes: Buffer, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (bytes[k] !== SPACE) return true;
+  return false;
+}
+
+/**
+ * The end of the well-formed UTF-8 sequence whose lead byte (≥ 0x80) is at
+ * `k`, or -1: no overlong forms, no surrogates, nothing above U+10FFFF (the
+ * rules of Buffer's isUtf8, checked here without a native call per name).
+ */
+function utf8SequenceEnd(bytes: Buffer, k: number, end: number): number {
+  const lead = bytes[k]!;
+  if (lead >= 0xc2 && lead <= 0xdf) return k + 1 < end && (bytes[k + 1]! & 0xc0) === 0x80 ? k + 2 : -1;
+  if (lead >= 0xe0 && lead <= 0xef) {
+    if (k + 2 >= end) return -1;
+    const second = bytes[k + 1]!;
+    const low = lead === 0xe0 ? 0xa0 : 0x80;
+    const high = lead === 0xed ? 0x9f : 0xbf;
+    return second >= low && second <= high && (bytes[k + 2]! & 0xc0) === 0x80 ? k + 3 : -1;
+  }
+  if (lead >= 0xf0 && lead <= 0xf4) {
+    if (k + 3 >= end) return -1;
+    const second = bytes[k + 1]!;
+    const low = lead === 0xf0 ? 0x90 : 0x80;
+    const high = lead === 0xf4 ? 0x8f : 0xbf;
+    const tail = (bytes[k + 2]! & 0xc0) === 0x80 && (bytes[k + 3]! & 0xc0) === 0x80;
+    return second >= low && second <= high && tail ? k + 4 : -1;
+  }
+  return -1;
 }
 
 function digits(bytes: Buffer, from: number, to: number): number {

@@ -1,15 +1,16 @@
 /**
  * Appends batches to bets.csv from any worker, with group commit.
  *
- * Every batch is one write(2) of whole lines on an O_APPEND descriptor, made
- * under the shared mutex, so lines of two batches never interleave. In
+ * The batches one session received together are one write(2) of whole lines
+ * on an O_APPEND descriptor, made under the shared mutex, so lines of two
+ * sessions never interleave. In
  * durable mode a batch counts as stored only once an fdatasync that started
  * after its write has finished. fdatasync covers the whole file whichever
  * thread wrote, so one worker syncs for everyone who wrote before it started:
  * while it syncs, others (and its own session) keep appending, and the next
  * sync covers them all.
  *
- * Each batch's end goes to the index `<bets>.batches` right after its data,
+ * Each batch's end goes to the index `<bets>.batches` right after the data,
  * under the same lock hold, for crash recovery by whole batches.
  */
 import { fdatasync as fdatasyncCallback, writeSync } from 'node:fs';
@@ -32,7 +33,7 @@ export class StoreError extends Error {
 
 export class BetFile {
   readonly #slots: Int32Array;
-  readonly #entry = Buffer.alloc(INDEX_ENTRY_BYTES);
+  #entries = Buffer.allocUnsafe(64 * INDEX_ENTRY_BYTES);
   /** Set while this thread holds SYNCING for everyone. */
   #syncing: Promise<void> | null = null;
 
@@ -47,23 +48,26 @@ export class BetFile {
   }
 
   /**
-   * Appends one batch's lines. Returns the write's sequence number, to pass
-   * to `waitDurable`, and the agency's stored count after it.
+   * Appends the lines of consecutive batches of one agency in one write;
+   * `ends` holds each batch's end within `lines`, and every one is indexed.
+   * Returns the write's sequence number, to pass to `durable`, and the
+   * agency's stored count before these bets.
    */
-  append(agency: number, lines: Buffer, count: number): { seq: number; stored: number } {
+  append(agency: number, lines: Buffer, ends: readonly number[], count: number): { seq: number; storedBefore: number } {
     return withLock(this.#slots, () => {
       // Checked under the lock: the coordinator takes the lock after closing
       // the draw, so no batch can slip into the file while it is being read.
       if (this.state.drawState() !== DrawState.Open) {
         throw new StoreError(ErrorCode.DrawClosed, 'the draw has already run; no more bets are accepted');
       }
+      const start = this.state.fileSize;
       writeAll(this.fd, lines);
-      this.state.fileSize += lines.length;
-      // Every batch end is indexed, after its data: recovery keeps whole batches, acknowledged or not.
-      this.#indexEnd();
+      this.state.fileSize = start + lines.length;
+      // Every batch end is indexed, after the data: recovery keeps whole batches, acknowledged or not.
+      this.#indexEnds(start, ends);
       const stored = this.state.addStored(agency, count);
       const seq = Atomics.add(this.#slots, WRITE_SEQ, 1) + 1;
-      return { seq, stored };
+      return { seq, storedBefore: stored - count };
     });
   }
 
@@ -77,13 +81,20 @@ export class BetFile {
   }
 
   /**
-   * Records the current end of the file (a batch boundary: call under the
-   * lock) in the index. Always after the data it covers: recovery trusts
-   * indexed ends alone and cuts anything past the last one.
+   * Appends `start + end` for each end to the index, in one write. Call under
+   * the lock, after the data: recovery trusts indexed ends alone and cuts
+   * anything past the last one.
    */
-  #indexEnd(): void {
-    this.#entry.writeBigUInt64BE(BigInt(this.state.fileSize));
-    writeAll(this.indexFd, this.#entry);
+  #indexEnds(start: number, ends: readonly number[]): void {
+    const bytes = ends.length * INDEX_ENTRY_BYTES;
+    if (this.#entries.length < bytes) this.#entries = Buffer.allocUnsafe(Math.max(bytes, this.#entries.length * 2));
+    for (let i = 0; i < ends.length; i++) {
+      // u64 big-endian as two u32 halves: file offsets stay far below 2^53.
+      const offset = start + ends[i]!;
+      this.#entries.writeUInt32BE(Math.floor(offset / 0x1_0000_0000), i * INDEX_ENTRY_BYTES);
+      this.#entries.writeUInt32BE(offset >>> 0, i * INDEX_ENTRY_BYTES + 4);
+    }
+    writeAll(this.indexFd, this.#entries.subarray(0, bytes));
   }
 
   /**

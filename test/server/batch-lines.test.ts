@@ -1,6 +1,7 @@
 // The fast path (bytes → CSV lines) must never store what the slow path
 // (decode → validateBet → formatBetLines) would refuse, and must produce the
 // same bytes whenever it answers.
+import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import t from 'tap';
 import { BodyReader, decodeBetBatch, encodeBetBatch, MessageType, todayUtc, validateBet, type Bet } from '../../protocol/index.js';
@@ -30,12 +31,10 @@ const good: Bet = { firstName: 'José María', lastName: 'Muñoz', document: '30
 t.test('a plain batch gives the same bytes as the slow path', async (t) => {
   const writer = new BatchLineWriter(12);
   const body = bodyOf([good, { ...good, number: 0 }, { ...good, document: '1', number: 9999 }]);
-  const lines = writer.write(body, today());
-  t.ok(lines);
-  t.equal(lines!.count, 3);
-  t.equal(writer.scratch.subarray(0, lines!.length).toString(), slowPath(body, 12)!.toString());
+  t.equal(writer.append(body, today()), 3);
+  t.equal(writer.lines.toString(), slowPath(body, 12)!.toString());
   t.equal(
-    writer.scratch.subarray(0, lines!.length).toString(),
+    writer.lines.toString(),
     '12,José María,Muñoz,30904465,1999-03-17,7574\n12,José María,Muñoz,30904465,1999-03-17,0\n12,José María,Muñoz,1,1999-03-17,9999\n',
   );
 });
@@ -55,13 +54,14 @@ t.test('defers to the slow path on every kind of invalid bet, and on names that 
     ['bad date shape', { birthdate: '1999/03/17' }],
     ['number too big', { number: 10000 }],
   ];
-  for (const [name, change] of cases) t.equal(writer.write(bodyOf([good, { ...good, ...change }]), today()), null, name);
-  t.equal(writer.write(Buffer.from([0, 0, 0, 1, 0, 0]), today()), null, 'count 0');
-  t.equal(writer.write(Buffer.concat([bodyOf([good]), Buffer.from([1])]), today()), null, 'trailing byte');
-  t.equal(writer.write(bodyOf([good]).subarray(0, 20), today()), null, 'truncated');
+  for (const [name, change] of cases) t.equal(writer.append(bodyOf([good, { ...good, ...change }]), today()), -1, name);
+  t.equal(writer.append(Buffer.from([0, 0, 0, 1, 0, 0]), today()), -1, 'count 0');
+  t.equal(writer.append(Buffer.concat([bodyOf([good]), Buffer.from([1])]), today()), -1, 'trailing byte');
+  t.equal(writer.append(bodyOf([good]).subarray(0, 20), today()), -1, 'truncated');
   const badUtf8 = bodyOf([{ ...good, firstName: 'Jos\u00e9' }]);
   badUtf8[6 + 1 + 3] = 0xff; // corrupt the first byte of "é"
-  t.equal(writer.write(badUtf8, today()), null, 'invalid UTF-8');
+  t.equal(writer.append(badUtf8, today()), -1, 'invalid UTF-8');
+  t.equal(writer.length, 0, 'a refused batch appends nothing');
 });
 
 t.test('differential: random bodies, fast path agrees with the slow path whenever it answers', async (t) => {
@@ -91,14 +91,65 @@ t.test('differential: random bodies, fast path agrees with the slow path wheneve
       }
       if (cut > 30) body = body.subarray(0, Math.max(6, body.length - cut + 30)); // sometimes truncated
       const writer = new BatchLineWriter(agency);
-      const fast = writer.write(body, today());
+      const fast = writer.append(body, today());
       const slow = slowPath(body, agency);
-      if (fast === null) return;
+      if (fast < 0) {
+        if (writer.length !== 0) throw new Error('a refused batch left bytes behind');
+        return;
+      }
       answered++;
       if (slow === null) throw new Error(`fast path accepted what the slow path refuses: ${JSON.stringify(bets)}`);
-      if (!writer.scratch.subarray(0, fast.length).equals(slow)) throw new Error('different bytes');
+      if (!writer.lines.equals(slow)) throw new Error('different bytes');
     }),
     { numRuns: 3000 },
   );
   t.ok(answered > 0, `the fast path answered ${answered} times`);
+});
+
+t.test('differential: raw name bytes, the inline UTF-8 check agrees with isUtf8', async (t) => {
+  // Bytes biased towards the edges of UTF-8: lead bytes, continuation bytes, overlongs, surrogates, > U+10FFFF.
+  const byte = fc.oneof(
+    fc.integer({ min: 0x41, max: 0x5a }),
+    fc.constantFrom(0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xee, 0xef, 0xf0, 0xf4, 0xf5, 0xff),
+    fc.integer({ min: 0x80, max: 0xff }),
+  );
+  let accepted = 0;
+  fc.assert(
+    fc.property(fc.array(byte, { minLength: 1, maxLength: 12 }), (bytes) => {
+      const name = Buffer.from(bytes);
+      const body = Buffer.concat([
+        Buffer.from([0, 0, 0, 0, 0, 1, name.length]),
+        name,
+        Buffer.from([1, 0x41, 1, 0x31]),
+        Buffer.from('1999-03-17'),
+        Buffer.from([0, 7]),
+      ]);
+      const writer = new BatchLineWriter(1);
+      const fast = writer.append(body, today()) === 1;
+      const valid = isUtf8(name);
+      if (fast) accepted++;
+      if (fast !== valid) throw new Error(`fast path ${fast ? 'accepted' : 'refused'} ${name.toString('hex')}, isUtf8 says ${valid}`);
+      if (fast && !writer.lines.equals(Buffer.concat([Buffer.from('1,'), name, Buffer.from(',A,1,1999-03-17,7\n')]))) {
+        throw new Error('different bytes');
+      }
+    }),
+    { numRuns: 20000 },
+  );
+  t.ok(accepted > 100, `accepted ${accepted} well-formed names`);
+});
+
+t.test('batches append one after another; reset starts over', async (t) => {
+  const writer = new BatchLineWriter(5);
+  const one = bodyOf([good]);
+  const many = bodyOf(Array.from({ length: 300 }, (_, i) => ({ ...good, number: i })));
+  t.equal(writer.append(one, today()), 1);
+  t.equal(writer.append(many, today()), 300);
+  t.equal(writer.append(bodyOf([{ ...good, document: 'x' }]), today()), -1);
+  t.equal(writer.lines.toString(), Buffer.concat([slowPath(one, 5)!, slowPath(many, 5)!]).toString(), 'grown past its first buffer, earlier lines kept');
+  writer.appendLines(Buffer.from('5,"A, B",C,1,1999-03-17,1\n'));
+  t.ok(writer.lines.toString().endsWith('9999-03-17,299\n5,"A, B",C,1,1999-03-17,1\n'.replace('9999', '1999')));
+  writer.reset();
+  t.equal(writer.length, 0);
+  t.equal(writer.append(one, today()), 1);
+  t.equal(writer.lines.toString(), slowPath(one, 5)!.toString());
 });

@@ -25,7 +25,7 @@ import {
   type Welcome,
 } from '../protocol/index.js';
 import { BatchBuilder } from './batch-builder.js';
-import { isBlank, readRecords, toRow, type Row } from './bet-source.js';
+import { isBlank, RecordReader, toRow, type Row } from './bet-source.js';
 import type { ClientConfig } from './config.js';
 import { Connection, ConnectionError } from './connection.js';
 
@@ -213,31 +213,37 @@ export class Agency {
       if (strict) throw new AgencyError(`${path} line ${row.line}: ${row.error}`);
     };
 
-    for await (const records of readRecords(path, this.signal)) {
-      const today = todayUtc();
-      for (const record of records) {
-        line++;
-        if (isBlank(record)) continue;
-        if (toSkip > 0) {
-          const row = toRow(record, line, today);
-          if ('error' in row) invalid(row);
-          else toSkip--;
-          continue;
-        }
-        if (!builder.addFields(record, today)) {
-          const row = toRow(record, line, today);
-          if ('error' in row) {
-            invalid(row);
+    const reader = new RecordReader(path, this.signal);
+    try {
+      do {
+        const today = todayUtc();
+        let record: string[] | null;
+        while ((record = reader.read()) !== null) {
+          line++;
+          if (isBlank(record)) continue;
+          if (toSkip > 0) {
+            const row = toRow(record, line, today);
+            if ('error' in row) invalid(row);
+            else toSkip--;
             continue;
           }
-          builder.addBet(row.bet); // not expected: the fast path accepts every valid bet
+          if (!builder.addFields(record, today)) {
+            const row = toRow(record, line, today);
+            if ('error' in row) {
+              invalid(row);
+              continue;
+            }
+            builder.addBet(row.bet); // not expected: the fast path accepts every valid bet
+          }
+          if (inFlight.size + builder.closedBatches >= window) {
+            await ship();
+            while (inFlight.size > window >> 1) await settleOne();
+          }
         }
-        if (inFlight.size + builder.closedBatches >= window) {
-          await ship();
-          while (inFlight.size > window >> 1) await settleOne();
-        }
-      }
-      await ship();
+        await ship();
+      } while (await reader.more());
+    } finally {
+      reader.close();
     }
     if (this.signal.aborted) throw new AgencyError('stopped');
     builder.finish();

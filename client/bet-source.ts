@@ -11,8 +11,8 @@
  * numbers counted by it (one record per line: a valid bet never holds a
  * line break).
  */
-import { createReadStream } from 'node:fs';
-import { parse, type Options } from 'csv-parse';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { parse, type Options, type Parser } from 'csv-parse';
 import { todayUtc, validateBet, type Bet } from '../protocol/index.js';
 
 /** A record as a Bet, or why it is not one (with its line number). */
@@ -44,28 +44,44 @@ export function isBlank(record: readonly string[]): boolean {
   return record.length === 1 && record[0]!.trim() === '';
 }
 
-/** Yields the file's records in order, in arrays. Stops early when `signal` aborts. */
-export async function* readRecords(path: string, signal?: AbortSignal): AsyncGenerator<string[][]> {
-  const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
-  const parser = parse(CSV_OPTIONS);
-  source.on('error', (error) => parser.destroy(error));
-  source.pipe(parser);
-  const abort = () => parser.destroy();
-  signal?.addEventListener('abort', abort, { once: true });
-  try {
-    for (;;) {
-      const records: string[][] = [];
-      let record: string[] | null;
-      while ((record = parser.read() as string[] | null) !== null) records.push(record);
-      if (records.length > 0) yield records;
-      if (parser.readableEnded || parser.destroyed) break;
-      await readableOrEnd(parser);
-    }
+/**
+ * The file's records, pulled one at a time as csv-parse buffers them, so
+ * none lives longer than it takes to encode it (holding a whole read burst
+ * of records costs the collector ten times what parsing them does).
+ */
+export class RecordReader {
+  readonly #source: ReadStream;
+  readonly #parser: Parser;
+  readonly #abort = () => this.#parser.destroy();
+
+  constructor(
+    path: string,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.#source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
+    this.#parser = parse(CSV_OPTIONS);
+    this.#source.on('error', (error) => this.#parser.destroy(error));
+    this.#source.pipe(this.#parser);
+    signal?.addEventListener('abort', this.#abort, { once: true });
+  }
+
+  /** The next buffered record, or null when none is ready now (then wait with `more`). */
+  read(): string[] | null {
+    return this.#parser.read() as string[] | null;
+  }
+
+  /** Waits until records may be read again; false at the end. Throws the file's or the parser's error. */
+  async more(): Promise<boolean> {
+    const parser = this.#parser;
+    if (!parser.readableEnded && !parser.destroyed) await readableOrEnd(parser);
     if (parser.errored) throw parser.errored;
-  } finally {
-    signal?.removeEventListener('abort', abort);
-    source.destroy();
-    parser.destroy();
+    return !parser.readableEnded && !parser.destroyed;
+  }
+
+  close(): void {
+    this.signal?.removeEventListener('abort', this.#abort);
+    this.#source.destroy();
+    this.#parser.destroy();
   }
 }
 

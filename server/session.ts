@@ -85,7 +85,7 @@ type Pending =
   | { readonly seq: number; readonly count: number; readonly rejected: { readonly code: ErrorCode; readonly betIndex: number; readonly reason: string } };
 
 /** Staged lines are written once they reach this size, even mid-read. */
-const STAGE_LIMIT_BYTES = 128 * 1024;
+const STAGE_LIMIT_BYTES = 32 * 1024;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -29,7 +29,7 @@ const OLDEST_YEAR = 1900;
  * session; the buffer is reused after `reset`.
  */
 export class BatchLineWriter {
-  #out = Buffer.allocUnsafe(64 * 1024);
+  #out = Buffer.allocUnsafe(48 * 1024);
   #length = 0;
   readonly #prefix: Buffer;
 

@@ -15,8 +15,8 @@
  */
 import {
   BIRTHDATE_BYTES,
-  birthdateProblem,
   betSize,
+  daysInMonth,
   FrameWriter,
   HEADER_SIZE,
   MAX_BATCH_FRAME,
@@ -24,6 +24,7 @@ import {
   MAX_DOCUMENT_DIGITS,
   MAX_NAME_BYTES,
   MessageType,
+  OLDEST_BIRTH_YEAR,
   writeBet,
   type Bet,
 } from '../protocol/index.js';
@@ -58,6 +59,9 @@ export class BatchBuilder {
   /** Closed frames left behind in earlier chunks. */
   #carried: Buffer[] = [];
   #closedCounts: number[] = [];
+  /** `today` of the last addFields, and as yyyymmdd. */
+  #today = '';
+  #todayNumber = 0;
 
   constructor(
     private readonly maxBets: number,
@@ -78,18 +82,19 @@ export class BatchBuilder {
    */
   addFields(fields: readonly string[], today: string): boolean {
     if (fields.length !== FIELDS) return false;
-    const number = smallNumber(fields[4]!.trim());
-    const document = fields[2]!.trim();
-    const birthdate = fields[3]!.trim();
-    if (number < 0 || !isDocument(document) || birthdateProblem(birthdate, today) !== null) return false;
+    const number = smallNumber(trimmed(fields[4]!));
+    if (number < 0) return false;
+    if (today !== this.#today) {
+      this.#today = today;
+      this.#todayNumber = Number(today.slice(0, 4)) * 10000 + Number(today.slice(5, 7)) * 100 + Number(today.slice(8, 10));
+    }
     const out = this.#reserve();
     const start = this.#at;
-    let o = writeName(out, start, fields[0]!.trim());
-    if (o >= 0) o = writeName(out, o, fields[1]!.trim());
-    if (o < 0) return false;
-    out[o++] = document.length;
-    for (let i = 0; i < document.length; i++) out[o++] = document.charCodeAt(i);
-    for (let i = 0; i < BIRTHDATE_BYTES; i++) out[o++] = birthdate.charCodeAt(i);
+    let o = writeName(out, start, trimmed(fields[0]!));
+    if (o >= 0) o = writeName(out, o, trimmed(fields[1]!));
+    if (o >= 0) o = writeDocument(out, o, trimmed(fields[2]!));
+    if (o >= 0) o = writeBirthdate(out, o, trimmed(fields[3]!), this.#todayNumber);
+    if (o < 0) return false; // bytes past #at are scratch until committed
     out[o++] = number >> 8;
     out[o++] = number & 0xff;
     this.#commit(start, o);
@@ -187,13 +192,50 @@ function smallNumber(value: string): number {
   return n <= MAX_BET_NUMBER ? n : -1;
 }
 
-function isDocument(value: string): boolean {
-  if (value.length === 0 || value.length > MAX_DOCUMENT_DIGITS) return false;
+/** trim(), skipped when neither end can be whitespace (the common case). */
+function trimmed(value: string): string {
+  const first = value.charCodeAt(0);
+  const last = value.charCodeAt(value.length - 1);
+  return first > 0x20 && first < 0x7f && last > 0x20 && last < 0x7f ? value : value.trim();
+}
+
+/** Writes a document (1..MAX_DOCUMENT_DIGITS ASCII digits) as str8; -1 if it is not one. */
+function writeDocument(out: Buffer, at: number, value: string): number {
+  if (value.length === 0 || value.length > MAX_DOCUMENT_DIGITS) return -1;
+  out[at] = value.length;
+  let o = at + 1;
   for (let i = 0; i < value.length; i++) {
-    const d = value.charCodeAt(i) - 48;
-    if (!(d >= 0 && d <= 9)) return false;
+    const c = value.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    out[o++] = c;
   }
-  return true;
+  return o;
+}
+
+/**
+ * Writes a birthdate (10 bytes, no prefix) if it is what birthdateProblem
+ * accepts: a real YYYY-MM-DD from 1900-01-01 to today (yyyymmdd); else -1.
+ */
+function writeBirthdate(out: Buffer, at: number, value: string, today: number): number {
+  if (value.length !== BIRTHDATE_BYTES) return -1;
+  let year = 0;
+  let month = 0;
+  let day = 0;
+  for (let i = 0; i < BIRTHDATE_BYTES; i++) {
+    const c = value.charCodeAt(i);
+    out[at + i] = c;
+    if (i === 4 || i === 7) {
+      if (c !== 0x2d) return -1;
+      continue;
+    }
+    const d = c - 0x30;
+    if (d < 0 || d > 9) return -1;
+    if (i < 4) year = year * 10 + d;
+    else if (i < 7) month = month * 10 + d;
+    else day = day * 10 + d;
+  }
+  if (year < OLDEST_BIRTH_YEAR || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return -1;
+  return year * 10000 + month * 100 + day <= today ? at + BIRTHDATE_BYTES : -1;
 }
 
 /**

@@ -45,6 +45,8 @@ export const MAX_NAME_BYTES = 100;
 export const MAX_DOCUMENT_DIGITS = 10;
 export const BIRTHDATE_BYTES = 10;
 export const MAX_BET_NUMBER = 9999;
+/** Birthdates run from January 1st of this year to today. */
+export const OLDEST_BIRTH_YEAR = 1900;
 export const NONCE_BYTES = 16;
 export const PROOF_BYTES = 32;
 export const MAX_AGENCY_ID = 65535;

@@ -11,7 +11,7 @@
  * rules of a valid bet, shared by the agency (before sending) and the central
  * (before storing), so both reject exactly the same bets.
  */
-import { BIRTHDATE_BYTES, MAX_BET_NUMBER, MAX_DOCUMENT_DIGITS, MAX_NAME_BYTES } from '../constants.js';
+import { BIRTHDATE_BYTES, MAX_BET_NUMBER, MAX_DOCUMENT_DIGITS, MAX_NAME_BYTES, OLDEST_BIRTH_YEAR } from '../constants.js';
 import type { BodyReader } from '../reader.js';
 import type { FrameWriter } from '../writer.js';
 
@@ -48,7 +48,6 @@ export function readBet(r: BodyReader): Bet {
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const NOT_SPACE = /[^ ]/;
 const DIGITS = /^[0-9]+$/;
-const OLDEST_YEAR = 1900;
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Why a bet is invalid, or null when it is valid. `today` is "YYYY-MM-DD" (UTC). */
@@ -81,8 +80,8 @@ export function birthdateProblem(value: string, today: string): string | null {
   const day = digitsAt(value, 8, 10);
   const shaped = value.length === BIRTHDATE_BYTES && value[4] === '-' && value[7] === '-' && year >= 0 && month >= 1 && month <= 12;
   if (shaped && day >= 1 && day <= daysInMonth(year, month)) {
-    if (year >= OLDEST_YEAR && value <= today) return null;
-    return `birthdate ${value} is outside ${OLDEST_YEAR}-01-01..${today}`;
+    if (year >= OLDEST_BIRTH_YEAR && value <= today) return null;
+    return `birthdate ${value} is outside ${OLDEST_BIRTH_YEAR}-01-01..${today}`;
   }
   return `birthdate must be a real date YYYY-MM-DD, got ${JSON.stringify(value)}`;
 }
@@ -111,7 +110,8 @@ function digitsAt(value: string, from: number, to: number): number {
   return n;
 }
 
-function daysInMonth(year: number, month: number): number {
+/** Days in `month` (1..12) of `year`, leap years included. */
+export function daysInMonth(year: number, month: number): number {
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
   return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!;
 }

@@ -10,7 +10,7 @@
  * quoted line. So the two paths cannot disagree on what is stored; a
  * differential test holds the fast path to never accepting more.
  */
-import { BIRTHDATE_BYTES, MAX_BET_NUMBER, MAX_DOCUMENT_DIGITS, MAX_NAME_BYTES } from '../../protocol/index.js';
+import { BIRTHDATE_BYTES, MAX_BET_NUMBER, MAX_DOCUMENT_DIGITS, MAX_NAME_BYTES, OLDEST_BIRTH_YEAR } from '../../protocol/index.js';
 
 const COMMA = 0x2c;
 const QUOTE = 0x22;
@@ -21,7 +21,6 @@ const ZERO = 0x30;
 const NINE = 0x39;
 /** First byte of a bet in a BetBatch body: after u32 seq and u16 count. */
 const BETS_START = 6;
-const OLDEST_YEAR = 1900;
 
 /**
  * Turns batch bodies into lines, one batch after another into one buffer, so
@@ -191,7 +190,7 @@ function validDate(bytes: Buffer, at: number, today: number): boolean {
   const year = digits(bytes, at, at + 4);
   const month = digits(bytes, at + 5, at + 7);
   const day = digits(bytes, at + 8, at + 10);
-  if (year < OLDEST_YEAR || month < 1 || month > 12 || day < 1) return false;
+  if (year < OLDEST_BIRTH_YEAR || month < 1 || month > 12 || day < 1) return false;
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
   const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
   return day <= days && year * 10000 + month * 100 + day <= today;

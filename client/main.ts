@@ -6,7 +6,7 @@
  * calls process.exit.
  */
 import { existsSync, statSync } from 'node:fs';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { buildConfig, parseFlags, runMain } from '../common/cli.js';
 import { ConfigError } from '../common/config.js';
 import { Logger } from '../common/logger.js';
@@ -14,27 +14,29 @@ import { Agency, type BetInput } from './agency.js';
 import { toRow } from './bet-source.js';
 import { DEFAULT_CONFIG_PATH, loadClientConfig, type ClientConfig, type ClientFlags } from './config.js';
 
-const program = new Command()
-  .name('lottery-client')
-  .description('A lottery agency: sends its bets to the central in batches, then asks for its winners.')
-  .option('-c, --config <path>', `YAML config file (server.address, loop.amount, loop.period, log.level, batch.maxAmount)`)
-  .option('--id <n>', 'agency id, 1..65535 (CLI_ID; required)')
-  .option('--server-address <host:port>', 'the central (CLI_SERVER_ADDRESS, default server:12345)')
-  .option('--loop-amount <n>', 'connection attempts before giving up (CLI_LOOP_AMOUNT, default 5)')
-  .option('--loop-period <duration>', 'wait between attempts, e.g. 150ms, 5s (CLI_LOOP_PERIOD, default 5s)')
-  .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (CLI_LOG_LEVEL, default INFO)')
-  .option('--batch-max-amount <n>', 'bets per batch (CLI_BATCH_MAXAMOUNT, default 10)')
-  .option('--window <n>', 'batches sent ahead of their acks (CLI_BATCH_WINDOW, default 256)')
-  .option('--data-file <path>', 'the bets file (CLI_DATA_FILE, default .data/agency-<id>.csv)')
-  .option('--secret-file <path>', 'file whose first line is this agency\'s secret (CLI_SECRET_FILE; or CLI_SECRET holds it)')
-  .option('--strict', 'stop at the first invalid row or rejected batch, exit 1 (CLI_STRICT)')
-  .addHelpText(
-    'after',
-    `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags.
-Single-bet mode: with NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO and NUMERO all set, sends that one bet instead of the file.
-Exit codes: 0 ok, 1 runtime failure (central unreachable, rejected data), 2 bad usage or config.`,
-  )
-  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+/** The command line, described when there is one to parse (see parseFlags). */
+const describe = (Program: typeof Command): Command =>
+  new Program()
+    .name('lottery-client')
+    .description('A lottery agency: sends its bets to the central in batches, then asks for its winners.')
+    .option('-c, --config <path>', `YAML config file (server.address, loop.amount, loop.period, log.level, batch.maxAmount)`)
+    .option('--id <n>', 'agency id, 1..65535 (CLI_ID; required)')
+    .option('--server-address <host:port>', 'the central (CLI_SERVER_ADDRESS, default server:12345)')
+    .option('--loop-amount <n>', 'connection attempts before giving up (CLI_LOOP_AMOUNT, default 5)')
+    .option('--loop-period <duration>', 'wait between attempts, e.g. 150ms, 5s (CLI_LOOP_PERIOD, default 5s)')
+    .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (CLI_LOG_LEVEL, default INFO)')
+    .option('--batch-max-amount <n>', 'bets per batch (CLI_BATCH_MAXAMOUNT, default 10)')
+    .option('--window <n>', 'batches sent ahead of their acks (CLI_BATCH_WINDOW, default 256)')
+    .option('--data-file <path>', 'the bets file (CLI_DATA_FILE, default .data/agency-<id>.csv)')
+    .option('--secret-file <path>', 'file whose first line is this agency\'s secret (CLI_SECRET_FILE; or CLI_SECRET holds it)')
+    .option('--strict', 'stop at the first invalid row or rejected batch, exit 1 (CLI_STRICT)')
+    .addHelpText(
+      'after',
+      `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags.
+  Single-bet mode: with NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO and NUMERO all set, sends that one bet instead of the file.
+  Exit codes: 0 ok, 1 runtime failure (central unreachable, rejected data), 2 bad usage or config.`,
+    )
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
 const SINGLE_BET_VARS = ['NOMBRE', 'APELLIDO', 'DOCUMENTO', 'NACIMIENTO', 'NUMERO'] as const;
 
@@ -57,7 +59,7 @@ function chooseInput(config: ClientConfig): BetInput {
 }
 
 async function main(): Promise<number> {
-  const flags = parseFlags<ClientFlags>(program, process.argv);
+  const flags = await parseFlags<ClientFlags>(describe, process.argv);
   if (typeof flags === 'number') return flags;
   const setup = buildConfig(() => {
     const config = loadClientConfig(flags);

@@ -4,32 +4,34 @@
  * start the Central, turn signals into a graceful shutdown. The only place
  * (with common/cli.ts) that calls process.exit.
  */
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { buildConfig, parseFlags, runMain } from '../common/cli.js';
 import { Logger } from '../common/logger.js';
 import { Central } from './central.js';
 import { DEFAULT_CONFIG_PATH, loadServerConfig, type ServerFlags } from './config.js';
 
-const program = new Command()
-  .name('lottery-server')
-  .description('The lottery central: stores every agency\'s bets and runs the draw once all expected agencies are done.')
-  .option('-c, --config <path>', `INI config file ([DEFAULT] SERVER_PORT, SERVER_IP, SERVER_LISTEN_BACKLOG, LOGGING_LEVEL)`, undefined)
-  .option('--host <address>', 'address to listen on (env SERVER_HOST, default 0.0.0.0)')
-  .option('-p, --port <port>', 'TCP port, 0 for any free one (SERVER_PORT, default 12345)')
-  .option('--listen-backlog <n>', 'pending-connection queue length (SERVER_LISTEN_BACKLOG, default 5)')
-  .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (LOGGING_LEVEL, default INFO)')
-  .option('--agencies <n>', 'agencies the draw waits for; 0 disables the draw (SERVER_AGENCIES, default 5)')
-  .option('--bets-file <path>', 'where bets are stored (SERVER_BETS_FILE, default ./bets.csv)')
-  .option('--max-connections <n>', 'connections served at once; more are refused (SERVER_MAX_CONNECTIONS, default 128)')
-  .option('--idle-timeout <duration>', 'drop a connection silent this long, e.g. 30s; 0 disables (SERVER_IDLE_TIMEOUT, default 30s)')
-  .option('--max-frame-bytes <n>', 'largest bet-batch frame accepted, 64..8192 (SERVER_MAX_FRAME_BYTES, default 8192)')
-  .option('--secrets-file <path>', 'per-agency secrets, one "<agency> <secret>" per line; agencies must then prove theirs (SERVER_SECRETS_FILE)')
-  .addOption(new Option('--no-fsync', 'acknowledge batches before they reach the disk: faster, but a power loss can lose acknowledged bets (SERVER_FSYNC=false)'))
-  .addHelpText('after', `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.`)
-  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+/** The command line, described when there is one to parse (see parseFlags). */
+const describe = (Program: typeof Command): Command =>
+  new Program()
+    .name('lottery-server')
+    .description('The lottery central: stores every agency\'s bets and runs the draw once all expected agencies are done.')
+    .option('-c, --config <path>', `INI config file ([DEFAULT] SERVER_PORT, SERVER_IP, SERVER_LISTEN_BACKLOG, LOGGING_LEVEL)`, undefined)
+    .option('--host <address>', 'address to listen on (env SERVER_HOST, default 0.0.0.0)')
+    .option('-p, --port <port>', 'TCP port, 0 for any free one (SERVER_PORT, default 12345)')
+    .option('--listen-backlog <n>', 'pending-connection queue length (SERVER_LISTEN_BACKLOG, default 5)')
+    .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (LOGGING_LEVEL, default INFO)')
+    .option('--agencies <n>', 'agencies the draw waits for; 0 disables the draw (SERVER_AGENCIES, default 5)')
+    .option('--bets-file <path>', 'where bets are stored (SERVER_BETS_FILE, default ./bets.csv)')
+    .option('--max-connections <n>', 'connections served at once; more are refused (SERVER_MAX_CONNECTIONS, default 128)')
+    .option('--idle-timeout <duration>', 'drop a connection silent this long, e.g. 30s; 0 disables (SERVER_IDLE_TIMEOUT, default 30s)')
+    .option('--max-frame-bytes <n>', 'largest bet-batch frame accepted, 64..8192 (SERVER_MAX_FRAME_BYTES, default 8192)')
+    .option('--secrets-file <path>', 'per-agency secrets, one "<agency> <secret>" per line; agencies must then prove theirs (SERVER_SECRETS_FILE)')
+    .option('--no-fsync', 'acknowledge batches before they reach the disk: faster, but a power loss can lose acknowledged bets (SERVER_FSYNC=false)')
+    .addHelpText('after', `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.`)
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
 async function main(): Promise<number> {
-  const flags = parseFlags<ServerFlags>(program, process.argv);
+  const flags = await parseFlags<ServerFlags>(describe, process.argv);
   if (typeof flags === 'number') return flags;
   const config = buildConfig(() => loadServerConfig(flags));
   if (typeof config === 'number') return config;

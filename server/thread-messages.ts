@@ -18,8 +18,8 @@ export type MainToWorker =
 export type WorkerToMain =
   /** Bytes for the socket, already whole frames. */
   | { readonly kind: 'write'; readonly bytes: Uint8Array }
-  /** Bytes of earlier `data` messages fully processed (flow control). */
-  | { readonly kind: 'consumed'; readonly bytes: number }
+  /** The worker caught up while the main thread had stopped reading (see InboundFlow). */
+  | { readonly kind: 'consumed' }
   /** Flush pending writes and close the connection. */
   | { readonly kind: 'close' }
   /** The session now speaks for this agency (for the main thread's logs). */
@@ -39,6 +39,8 @@ export interface WorkerSettings {
 
 export interface WorkerInit {
   readonly state: SharedArrayBuffer;
+  /** This connection's InboundFlow counters. */
+  readonly flow: SharedArrayBuffer;
   /** bets.csv, opened O_APPEND by the main thread; descriptors are process-wide. */
   readonly betsFd: number;
   /** `<bets>.batches`, the batch index, opened O_APPEND likewise. */

@@ -9,10 +9,9 @@
 import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../common/logger.js';
+import { HIGH_WATER, InboundFlow, LOW_WATER } from './flow.js';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './thread-messages.js';
 
-const HIGH_WATER = 128 * 1024;
-const LOW_WATER = 32 * 1024;
 /** After the worker asks to close, how long the peer gets to read the last bytes. */
 const LINGER_MS = 2000;
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -21,18 +20,20 @@ export class WorkerLink {
   readonly worker: Worker;
   readonly exited: Promise<void>;
   #agency = 0;
-  #unconsumed = 0;
+  readonly #flow: InboundFlow;
   #socketClosed = false;
 
   constructor(
     readonly id: number,
     private readonly socket: Socket,
-    init: WorkerInit,
+    init: Omit<WorkerInit, 'flow'>,
     private readonly logger: Logger,
     /** Called once the worker has exited (normally or not). */
     private readonly onExit: (link: WorkerLink, threadId: number) => void,
   ) {
-    this.worker = new Worker(WORKER_URL, { workerData: init, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+    this.#flow = new InboundFlow();
+    const workerData: WorkerInit = { ...init, flow: this.#flow.buffer };
+    this.worker = new Worker(WORKER_URL, { workerData, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (message: WorkerToMain) => this.#fromWorker(message));
     this.worker.on('error', (error) => {
@@ -53,7 +54,7 @@ export class WorkerLink {
       const owned = chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length;
       const bytes = owned ? new Uint8Array(chunk.buffer as ArrayBuffer) : new Uint8Array(chunk);
       this.#toWorker({ kind: 'data', chunk: bytes }, [bytes.buffer as ArrayBuffer]);
-      this.#unconsumed += length;
+      this.#flow.received(length);
       this.#updateFlow();
     });
     socket.on('drain', () => this.#updateFlow());
@@ -83,13 +84,17 @@ export class WorkerLink {
 
   /** Reads from the socket only while both the worker and the peer keep up. */
   #updateFlow(): void {
-    const inbound = this.#unconsumed;
     const outbound = this.socket.writableLength;
     if (!this.socket.isPaused()) {
-      if (inbound > HIGH_WATER || outbound > HIGH_WATER) this.socket.pause();
-    } else if (inbound < LOW_WATER && outbound < LOW_WATER) {
-      this.socket.resume();
+      if (this.#flow.backlog <= HIGH_WATER && outbound <= HIGH_WATER) return;
+      this.socket.pause();
+      // Re-read after raising the flag: the worker may have caught up in between.
+      if (this.#flow.pause() >= LOW_WATER || outbound >= LOW_WATER) return;
+    } else if (this.#flow.backlog >= LOW_WATER || outbound >= LOW_WATER) {
+      return;
     }
+    this.#flow.resume();
+    this.socket.resume();
   }
 
   #toWorker(message: MainToWorker, transfer?: ArrayBuffer[]): void {
@@ -105,7 +110,6 @@ export class WorkerLink {
         }
         return;
       case 'consumed':
-        this.#unconsumed -= message.bytes;
         this.#updateFlow();
         return;
       case 'close':

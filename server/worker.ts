@@ -19,6 +19,7 @@ import {
   type FrameLimits,
 } from '../protocol/index.js';
 import { Session } from './session.js';
+import { InboundFlow } from './flow.js';
 import { SharedState } from './shared-state.js';
 import { BetFile } from './storage/bet-file.js';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './thread-messages.js';
@@ -28,6 +29,7 @@ const port = parentPort!;
 const { settings } = init;
 const logger = new Logger(settings.logLevel);
 const state = new SharedState(init.state);
+const flow = new InboundFlow(init.flow);
 
 function post(message: WorkerToMain): void {
   port.postMessage(message);
@@ -95,18 +97,9 @@ async function onData(chunk: Buffer): Promise<void> {
   }
 }
 
-/**
- * Flow-control credit for the main thread, in one message per 64 KiB rather
- * than one per chunk; always at once when nothing else is queued, so the
- * main thread's count is exact whenever this worker goes idle.
- */
-let unreported = 0;
+/** Flow control: the main thread reads the shared counter, and hears from us only while it is paused. */
 function reportConsumed(bytes: number): void {
-  unreported += bytes;
-  if (unreported >= 64 * 1024 || queued <= 1) {
-    post({ kind: 'consumed', bytes: unreported });
-    unreported = 0;
-  }
+  if (flow.consumed(bytes)) post({ kind: 'consumed' });
 }
 
 function onEnd(): void {
@@ -130,11 +123,8 @@ async function exit(): Promise<void> {
 }
 
 let queue: Promise<void> = Promise.resolve();
-/** Tasks enqueued and not yet finished (the running one included). */
-let queued = 0;
 function enqueue(task: () => void | Promise<void>): void {
-  queued++;
-  queue = queue.then(task).finally(() => queued--).catch((error: unknown) => {
+  queue = queue.then(task).catch((error: unknown) => {
     logger.error('worker', 'fail', { ip: init.peer, agency: session.agency, error: String((error as Error)?.stack ?? error) });
     session.fail(ErrorCode.StorageFailure, 'internal error in the central');
   });

@@ -44,7 +44,12 @@ const session = new Session({
   agencies: settings.agencies,
   secrets: settings.secrets,
   peer: init.peer,
-  send: (bytes) => post({ kind: 'write', bytes }),
+  send: (bytes) => {
+    // An exact-size copy, transferred: cloning a Buffer clones its whole backing
+    // store, for a small reply the 8 KiB allocation pool, into the main thread's memory.
+    const own = new Uint8Array(bytes);
+    port.postMessage({ kind: 'write', bytes: own } satisfies WorkerToMain, [own.buffer]);
+  },
   close: () => post({ kind: 'close' }),
   claimed: (agency) => post({ kind: 'agency', agency }),
 });

@@ -16,6 +16,7 @@
 import {
   BIRTHDATE_BYTES,
   betSize,
+  dateNumber,
   daysInMonth,
   FrameWriter,
   HEADER_SIZE,
@@ -86,7 +87,7 @@ export class BatchBuilder {
     if (number < 0) return false;
     if (today !== this.#today) {
       this.#today = today;
-      this.#todayNumber = Number(today.slice(0, 4)) * 10000 + Number(today.slice(5, 7)) * 100 + Number(today.slice(8, 10));
+      this.#todayNumber = dateNumber(today);
     }
     const out = this.#reserve();
     const start = this.#at;

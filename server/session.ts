@@ -32,6 +32,7 @@ import {
   NO_BET_INDEX,
   PROTOCOL_VERSION,
   validateBet,
+  dateNumber,
   todayUtc,
   decodeBetBatch,
   BodyReader,
@@ -45,7 +46,7 @@ import {
 import { runDraw } from './coordinator.js';
 import { DRAW_STATE as DRAW_STATE_SLOT, DrawState, type SharedState } from './shared-state.js';
 import { StoreError, type BetFile } from './storage/bet-file.js';
-import { BatchLineWriter, dateNumber } from './storage/batch-lines.js';
+import { BatchLineWriter } from './storage/batch-lines.js';
 import { formatBetLines } from './storage/csv-line.js';
 import { readWinners, recordFinished } from './storage/sidecars.js';
 

@@ -99,6 +99,11 @@ export function todayUtc(): string {
   return cachedDay;
 }
 
+/** "YYYY-MM-DD" → the number yyyymmdd, the form the fast paths compare birthdates in. */
+export function dateNumber(date: string): number {
+  return Number(date.slice(0, 4)) * 10000 + Number(date.slice(5, 7)) * 100 + Number(date.slice(8, 10));
+}
+
 /** The decimal number in value[from, to), or -1 if any of it is not a digit. */
 function digitsAt(value: string, from: number, to: number): number {
   let n = 0;

@@ -10,7 +10,7 @@
  * quoted line. So the two paths cannot disagree on what is stored; a
  * differential test holds the fast path to never accepting more.
  */
-import { BIRTHDATE_BYTES, MAX_BET_NUMBER, MAX_DOCUMENT_DIGITS, MAX_NAME_BYTES, OLDEST_BIRTH_YEAR } from '../../protocol/index.js';
+import { BIRTHDATE_BYTES, daysInMonth, MAX_BET_NUMBER, MAX_DOCUMENT_DIGITS, MAX_NAME_BYTES, OLDEST_BIRTH_YEAR } from '../../protocol/index.js';
 
 const COMMA = 0x2c;
 const QUOTE = 0x22;
@@ -191,15 +191,9 @@ function validDate(bytes: Buffer, at: number, today: number): boolean {
   const month = digits(bytes, at + 5, at + 7);
   const day = digits(bytes, at + 8, at + 10);
   if (year < OLDEST_BIRTH_YEAR || month < 1 || month > 12 || day < 1) return false;
-  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-  return day <= days && year * 10000 + month * 100 + day <= today;
+  return day <= daysInMonth(year, month) && year * 10000 + month * 100 + day <= today;
 }
 
-/** "YYYY-MM-DD" → yyyymmdd, the form `write` compares birthdates with. */
-export function dateNumber(date: string): number {
-  return Number(date.slice(0, 4)) * 10000 + Number(date.slice(5, 7)) * 100 + Number(date.slice(8, 10));
-}
 
 function writeDecimal(out: Buffer, at: number, value: number): number {
   if (value >= 1000) out[at++] = ZERO + Math.floor(value / 1000);

@@ -4,8 +4,8 @@
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import t from 'tap';
-import { BodyReader, decodeBetBatch, encodeBetBatch, MessageType, todayUtc, validateBet, type Bet } from '../../protocol/index.js';
-import { BatchLineWriter, dateNumber } from '../../server/storage/batch-lines.js';
+import { BodyReader, dateNumber, decodeBetBatch, encodeBetBatch, MessageType, todayUtc, validateBet, type Bet } from '../../protocol/index.js';
+import { BatchLineWriter } from '../../server/storage/batch-lines.js';
 import { formatBetLines } from '../../server/storage/csv-line.js';
 
 const HEADER = 5;

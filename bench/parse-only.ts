@@ -4,17 +4,16 @@
  *   node dist/bench/parse-only.js FILE            csv-parse alone, with the agency's own reader
  *                                                 settings (CSV_OPTIONS, the 256 KiB read size),
  *                                                 counting records
- *   node dist/bench/parse-only.js --encode FILE   the agency's reader and BatchBuilder: parse,
- *                                                 validate and encode every bet into frames,
- *                                                 which are then dropped
+ *   node dist/bench/parse-only.js --encode FILE   the agency's FileBatches: parse, validate and
+ *                                                 encode every bet into frames, which are
+ *                                                 then dropped
  *
  * Both print `rows: N` (records read).
  */
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
-import { BatchBuilder } from '../client/batch-builder.js';
-import { CSV_OPTIONS, READ_CHUNK_BYTES, RecordReader } from '../client/bet-source.js';
-import { todayUtc } from '../protocol/index.js';
+import { CSV_OPTIONS, READ_CHUNK_BYTES } from '../client/bet-source.js';
+import { FileBatches } from '../client/file-batches.js';
 
 const encode = process.argv[2] === '--encode';
 const path = process.argv[encode ? 3 : 2];
@@ -29,25 +28,17 @@ function fail(error: Error): never {
 }
 
 if (encode) {
-  const reader = new RecordReader(path);
-  const builder = new BatchBuilder(200);
-  let rows = 0;
+  const file = new FileBatches(path, 200, 0, undefined, () => undefined);
   try {
     do {
-      const today = todayUtc();
-      let record: string[] | null;
-      while ((record = reader.read()) !== null) {
-        rows++;
-        builder.addFields(record, today);
-        if (builder.closedBatches >= 64) builder.take();
-      }
-    } while (await reader.more());
+      while (file.encode(64)) file.builder.take();
+      file.builder.take();
+    } while (await file.more());
   } catch (error) {
     fail(error as Error);
   }
-  builder.finish();
-  builder.take();
-  process.stdout.write(`rows: ${rows}\n`);
+  file.builder.take();
+  process.stdout.write(`rows: ${file.records}\n`);
 } else {
   const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
   const parser = parse(CSV_OPTIONS);

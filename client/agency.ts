@@ -19,15 +19,13 @@ import {
   MessageType,
   NONCE_BYTES,
   PROTOCOL_VERSION,
-  todayUtc,
   type Bet,
   type ServerMessage,
   type Welcome,
 } from '../protocol/index.js';
-import { BatchBuilder } from './batch-builder.js';
-import { isBlank, RecordReader, toRow, type Row } from './bet-source.js';
 import type { ClientConfig } from './config.js';
 import { Connection, ConnectionError } from './connection.js';
+import { FileBatches } from './file-batches.js';
 
 /** The run cannot succeed; exit code 1. */
 export class AgencyError extends Error {
@@ -125,7 +123,12 @@ export class Agency {
     }
     let total = welcome.stored;
     if (!welcome.finished) {
-      total = await this.#sendFile(connection, this.input.path, welcome.stored, progress);
+      const file = this.#openFile(this.input.path, welcome.stored, progress);
+      try {
+        total = await this.#sendFile(connection, file, welcome.stored, progress);
+      } finally {
+        file.close();
+      }
       this.logger.info('bets_summary', 'success', {
         client_id: this.config.id,
         sent: progress.sent,
@@ -142,6 +145,16 @@ export class Agency {
       winners.push(...page.documents);
       if (page.last) return winners;
     }
+  }
+
+  /** The file as batches, skipping the `skip` valid bets the central already holds. */
+  #openFile(path: string, skip: number, progress: Progress): FileBatches {
+    const { batchMaxAmount, strict } = this.config;
+    return new FileBatches(path, batchMaxAmount, skip, this.signal, (row) => {
+      progress.invalidRows++;
+      this.logger.warning('invalid_bet', 'fail', { file: path, line: row.line, reason: row.error });
+      if (strict) throw new AgencyError(`${path} line ${row.line}: ${row.error}`);
+    });
   }
 
   /** Welcome directly, or after answering the central's challenge with our secret. */
@@ -168,18 +181,15 @@ export class Agency {
   }
 
   /**
-   * Streams the file, skipping the first `skip` valid bets (already stored).
-   * Once `window` batches await their acks, it sends what it has and reads
-   * acks until half the window is free: frames leave in large writes and
-   * acks are read in bursts. Returns the agency's stored total afterwards.
+   * Sends the file's batches. Once `window` batches await their acks, it
+   * sends what it has and reads acks until half the window is free: frames
+   * leave in large writes and acks are read in bursts. Returns the agency's
+   * stored total afterwards.
    */
-  async #sendFile(connection: Connection, path: string, skip: number, progress: Progress): Promise<number> {
-    const { batchMaxAmount, window, strict } = this.config;
-    const builder = new BatchBuilder(batchMaxAmount);
+  async #sendFile(connection: Connection, file: FileBatches, alreadyStored: number, progress: Progress): Promise<number> {
+    const { window, strict } = this.config;
     const inFlight = new Map<number, number>(); // seq → bets
-    let stored = skip;
-    let toSkip = skip;
-    let line = 0;
+    let stored = alreadyStored;
 
     const settleOne = async () => {
       const reply = await connection.next();
@@ -199,7 +209,7 @@ export class Agency {
     };
     /** Sends every closed batch in one write. */
     const ship = async () => {
-      const taken = builder.take();
+      const taken = file.builder.take();
       if (!taken) return;
       for (let i = 0; i < taken.counts.length; i++) {
         inFlight.set(taken.firstSeq + i, taken.counts[i]!);
@@ -207,47 +217,18 @@ export class Agency {
       }
       await connection.send(taken.bytes);
     };
-    const invalid = (row: Row & { error: string }) => {
-      progress.invalidRows++;
-      this.logger.warning('invalid_bet', 'fail', { file: path, line: row.line, reason: row.error });
-      if (strict) throw new AgencyError(`${path} line ${row.line}: ${row.error}`);
-    };
 
-    const reader = new RecordReader(path, this.signal);
-    try {
-      do {
-        const today = todayUtc();
-        let record: string[] | null;
-        while ((record = reader.read()) !== null) {
-          line++;
-          if (isBlank(record)) continue;
-          if (toSkip > 0) {
-            const row = toRow(record, line, today);
-            if ('error' in row) invalid(row);
-            else toSkip--;
-            continue;
-          }
-          if (!builder.addFields(record, today)) {
-            const row = toRow(record, line, today);
-            if ('error' in row) {
-              invalid(row);
-              continue;
-            }
-            builder.addBet(row.bet); // not expected: the fast path accepts every valid bet
-          }
-          if (inFlight.size + builder.closedBatches >= window) {
-            await ship();
-            while (inFlight.size > window >> 1) await settleOne();
-          }
-        }
-        await ship();
-      } while (await reader.more());
-    } finally {
-      reader.close();
+    for (;;) {
+      const full = file.encode(window - inFlight.size);
+      await ship();
+      if (full) {
+        while (inFlight.size > window >> 1) await settleOne();
+      } else if (!(await file.more())) {
+        break;
+      }
     }
     if (this.signal.aborted) throw new AgencyError('stopped');
-    builder.finish();
-    await ship();
+    await ship(); // the last batch, closed at the end of the file
     while (inFlight.size > 0) await settleOne();
     return stored;
   }

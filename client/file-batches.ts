@@ -1,0 +1,81 @@
+/**
+ * An agency's bets file as encoded batches, with no network in sight: reads
+ * records (RecordReader), skips the first `skip` valid bets (the central
+ * already holds them), reports invalid rows with their line numbers, and
+ * encodes the rest (BatchBuilder). The agency decides when frames leave.
+ */
+import { todayUtc } from '../protocol/index.js';
+import { BatchBuilder } from './batch-builder.js';
+import { isBlank, RecordReader, toRow, type Row } from './bet-source.js';
+
+export type InvalidRow = Row & { readonly error: string };
+
+export class FileBatches {
+  readonly builder: BatchBuilder;
+  readonly #reader: RecordReader;
+  #line = 0;
+  #toSkip: number;
+  #ended = false;
+
+  constructor(
+    path: string,
+    maxBets: number,
+    skip: number,
+    signal: AbortSignal | undefined,
+    /** Called for every row that is not a valid bet; may throw to stop (strict mode). */
+    private readonly onInvalid: (row: InvalidRow) => void,
+  ) {
+    this.builder = new BatchBuilder(maxBets);
+    this.#reader = new RecordReader(path, signal);
+    this.#toSkip = skip;
+  }
+
+  /** Records read so far (one per line). */
+  get records(): number {
+    return this.#line;
+  }
+
+  /** True once every record of the file is encoded and the last batch closed. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * Encodes the records the parser holds right now, stopping early once
+   * `room` batches are closed. Returns true when it stopped for room, false
+   * when it ran out of records (then `more` says whether others will come).
+   */
+  encode(room: number): boolean {
+    const { builder } = this;
+    const today = todayUtc();
+    let record: string[] | null;
+    while (builder.closedBatches < room && (record = this.#reader.read()) !== null) {
+      this.#line++;
+      if (isBlank(record)) continue;
+      if (this.#toSkip > 0) {
+        const row = toRow(record, this.#line, today);
+        if ('error' in row) this.onInvalid(row);
+        else this.#toSkip--;
+        continue;
+      }
+      if (builder.addFields(record, today)) continue;
+      const row = toRow(record, this.#line, today);
+      if ('error' in row) this.onInvalid(row);
+      else builder.addBet(row.bet); // not expected: the fast path accepts every valid bet
+    }
+    return builder.closedBatches >= room;
+  }
+
+  /** Waits for more records; at the end of the file closes the last batch and returns false. */
+  async more(): Promise<boolean> {
+    if (this.#ended) return false;
+    if (await this.#reader.more()) return true;
+    this.builder.finish();
+    this.#ended = true;
+    return false;
+  }
+
+  close(): void {
+    this.#reader.close();
+  }
+}

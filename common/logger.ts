@@ -88,7 +88,10 @@ export class Logger {
 
 export function formatLine(at: Date, level: Level, action: string, result: Result, fields: Fields): string {
   let line = `${timestamp(at)} ${level.padEnd(8)} action: ${action} | result: ${result}`;
-  for (const [key, value] of Object.entries(fields)) line += ` | ${key}: ${clean(String(value))}`;
+  for (const key in fields) {
+    const value = fields[key]!;
+    line += ` | ${key}: ${typeof value === 'number' ? value : clean(String(value))}`;
+  }
   return line + '\n';
 }
 
@@ -97,9 +100,18 @@ function clean(value: string): string {
   return value.replace(/[|\r\n]+/g, ' ');
 }
 
+// The central logs a line per batch: the timestamp is formatted once per second.
+let stampSecond = -1;
+let stamp = '';
+
 function timestamp(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  const second = Math.floor(d.getTime() / 1000);
+  if (second !== stampSecond) {
+    const p = (n: number) => String(n).padStart(2, '0');
+    stamp = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    stampSecond = second;
+  }
+  return stamp;
 }
 
 const pause = new Int32Array(new SharedArrayBuffer(4));

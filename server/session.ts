@@ -32,8 +32,7 @@ import {
   NO_BET_INDEX,
   PROTOCOL_VERSION,
   validateBet,
-  dateNumber,
-  todayUtc,
+  todayNumberUtc,
   decodeBetBatch,
   BodyReader,
   type Bet,
@@ -321,7 +320,7 @@ export class Session {
     if (seq !== this.#nextSeq) return this.fail(ErrorCode.BadSequence, `batch sequence ${seq} where ${this.#nextSeq} was expected`);
     this.#nextSeq++;
     const lines = this.#lineWriter!;
-    let count = this.#singleBet ? -1 : lines.append(body, dateNumber(todayUtc()));
+    let count = this.#singleBet ? -1 : lines.append(body, todayNumberUtc());
     let bets: readonly Bet[] | null = null;
     if (count < 0) {
       // The slow path: decode, to name the exact problem or to quote a name.

@@ -31,8 +31,8 @@ const logger = new Logger(settings.logLevel);
 const state = new SharedState(init.state);
 const flow = new InboundFlow(init.flow);
 
-function post(message: WorkerToMain): void {
-  port.postMessage(message);
+function post(message: WorkerToMain, transfer?: ArrayBuffer[]): void {
+  port.postMessage(message, transfer);
 }
 
 const betFile = new BetFile(init.betsFd, init.indexFd, state, settings.durable);
@@ -48,7 +48,7 @@ const session = new Session({
     // An exact-size copy, transferred: cloning a Buffer clones its whole backing
     // store, for a small reply the 8 KiB allocation pool, into the main thread's memory.
     const own = new Uint8Array(bytes);
-    port.postMessage({ kind: 'write', bytes: own } satisfies WorkerToMain, [own.buffer]);
+    post({ kind: 'write', bytes: own }, [own.buffer]);
   },
   close: () => post({ kind: 'close' }),
   claimed: (agency) => post({ kind: 'agency', agency }),

@@ -74,7 +74,7 @@ function checkName(value: string, what: string): string | null {
 }
 
 /** Why `value` is not a birthdate from 1900-01-01 to `today`, or null when it is one. */
-export function birthdateProblem(value: string, today: string): string | null {
+function birthdateProblem(value: string, today: string): string | null {
   const year = digitsAt(value, 0, 4);
   const month = digitsAt(value, 5, 7);
   const day = digitsAt(value, 8, 10);
@@ -87,6 +87,7 @@ export function birthdateProblem(value: string, today: string): string | null {
 }
 
 let cachedDay = '';
+let cachedDayNumber = 0;
 let cachedUntil = 0;
 
 /** Today as "YYYY-MM-DD" (UTC), recomputed at most once a second: validation runs per bet. */
@@ -94,9 +95,16 @@ export function todayUtc(): string {
   const now = Date.now();
   if (now >= cachedUntil) {
     cachedDay = new Date(now).toISOString().slice(0, 10);
+    cachedDayNumber = dateNumber(cachedDay);
     cachedUntil = now + 1000;
   }
   return cachedDay;
+}
+
+/** Today as the number yyyymmdd (UTC), from the same once-a-second cache: the central asks per batch. */
+export function todayNumberUtc(): number {
+  todayUtc();
+  return cachedDayNumber;
 }
 
 /** "YYYY-MM-DD" → the number yyyymmdd, the form the fast paths compare birthdates in. */

@@ -4,12 +4,12 @@
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import t from 'tap';
-import { BodyReader, dateNumber, decodeBetBatch, encodeBetBatch, MessageType, todayUtc, validateBet, type Bet } from '../../protocol/index.js';
+import { BodyReader, decodeBetBatch, encodeBetBatch, MessageType, todayNumberUtc, validateBet, type Bet } from '../../protocol/index.js';
 import { BatchLineWriter } from '../../server/storage/batch-lines.js';
 import { formatBetLines } from '../../server/storage/csv-line.js';
 
 const HEADER = 5;
-const today = () => dateNumber(todayUtc());
+const today = () => todayNumberUtc();
 
 /** The slow path's verdict: the lines, or null when some bet is invalid or the body malformed. */
 function slowPath(body: Buffer, agency: number): Buffer | null {

@@ -5,10 +5,15 @@
  *
  *   proof = HMAC-SHA256(secret, "lottery-auth-v1" || u16be agency || clientNonce || serverNonce)
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 const CONTEXT = Buffer.from('lottery-auth-v1');
+
+/** A fresh random nonce for a challenge. */
+export function newNonce(bytes: number): Buffer {
+  return randomBytes(bytes);
+}
 
 export function computeProof(secret: string, agency: number, clientNonce: Buffer, serverNonce: Buffer): Buffer {
   const id = Buffer.alloc(2);

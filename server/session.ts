@@ -14,8 +14,6 @@
  * then logged and answered together, in order.
  */
 import { isUtf8 } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
-import { verifyProof } from '../common/auth.js';
 import type { Logger } from '../common/logger.js';
 import {
   encodeBatchAck,
@@ -90,6 +88,13 @@ const STAGE_LIMIT_BYTES = 32 * 1024;
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
+
+/**
+ * node:crypto costs every worker about 1 MB (measured on Node 24), and only a
+ * central with agency secrets needs it: loaded at the first Hello it checks.
+ */
+let authModule: Promise<typeof import('../common/auth.js')> | undefined;
+const loadAuth = () => (authModule ??= import('../common/auth.js'));
 
 /** How long a parked winners request sleeps before re-checking for shutdown or hang-up. */
 const WAIT_SLICE_MS = 250;
@@ -258,7 +263,7 @@ export class Session {
     this.deps.send(encodeEcho(message));
   }
 
-  #hello(hello: Hello): void {
+  async #hello(hello: Hello): Promise<void> {
     if (this.#phase !== 'greeting') return this.fail(ErrorCode.UnexpectedMessage, 'second hello in one session');
     if (hello.version !== PROTOCOL_VERSION) {
       return this.fail(ErrorCode.UnsupportedVersion, `protocol version ${hello.version} is not supported (this central speaks ${PROTOCOL_VERSION})`);
@@ -266,18 +271,21 @@ export class Session {
     const { secrets } = this.deps;
     if (!secrets) return this.#admit(hello);
     if (!secrets.has(hello.agency)) return this.#authFailed(hello.agency, `agency ${hello.agency} has no secret at this central`);
-    const nonce = randomBytes(NONCE_BYTES);
+    const nonce = (await loadAuth()).newNonce(NONCE_BYTES);
+    if (this.closed) return;
     this.#challenge = { hello, nonce };
     this.#phase = 'authenticating';
     this.deps.send(encodeChallenge({ type: MessageType.Challenge, nonce }));
   }
 
-  #proof(proof: Proof): void {
+  async #proof(proof: Proof): Promise<void> {
     const challenge = this.#challenge;
     if (this.#phase !== 'authenticating' || !challenge) return this.fail(ErrorCode.UnexpectedMessage, 'proof without a challenge');
     this.#challenge = null;
     const { hello, nonce } = challenge;
     const secret = this.deps.secrets!.get(hello.agency)!;
+    const { verifyProof } = await loadAuth();
+    if (this.closed) return;
     if (!verifyProof(secret, hello.agency, hello.nonce, nonce, proof.mac)) {
       return this.#authFailed(hello.agency, `proof does not match the secret of agency ${hello.agency}`);
     }

@@ -8,6 +8,9 @@
  * The decoder is pure: chunks of any size go in, whole frames come out. It
  * buffers a list of chunks plus a running total; a frame that lies inside one
  * chunk is sliced without copying, one that spans chunks is copied once.
+ * It keeps no view into a chunk after `push` returns (the unfinished rest is
+ * copied), so a caller may reuse or free a chunk once it has handled the
+ * frames that came out of it, the only views into it.
  * Limits are checked as soon as the type byte and then the length are known,
  * before any body byte is buffered, so a hostile length costs nothing.
  */
@@ -71,6 +74,11 @@ export class FrameDecoder {
         frames.push({ type: this.#pending.type, body: this.#take(this.#pending.length) });
         this.#pending = null;
       }
+      // The rest of this chunk starts a frame not complete yet (it is the last
+      // one buffered: earlier ones are used up first). Keep a copy, not a view.
+      // Only the rest of the newest chunk is ever copied, so each byte at most once.
+      const last = this.#chunks.length - 1;
+      if (chunk.length > 0 && last >= 0) this.#chunks[last] = Buffer.from(this.#chunks[last]!);
     } catch (error) {
       this.#failure = error as ProtocolError;
       this.#chunks = [];

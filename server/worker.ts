@@ -99,7 +99,22 @@ async function onData(chunk: Buffer): Promise<void> {
     session.fail(error.code, error.message); // logs the error and closes
   } finally {
     reportConsumed(chunk.length);
+    release(chunk);
   }
+}
+
+/**
+ * Frees a handled chunk's memory now instead of at this worker's next
+ * young-generation collection, which can be dozens of chunks away (the
+ * worker allocates little per chunk): until then the memory, allocated by
+ * the main thread's socket read, still counts against the process. Nothing
+ * holds a view into the chunk by now: frame bodies were handled (batches
+ * turned into lines, other messages decoded into copies) and the frame
+ * decoder keeps a copy of any unfinished frame. Needs
+ * ArrayBuffer.prototype.transfer (Node 21+); on Node 20 the collector frees it.
+ */
+function release(chunk: Buffer): void {
+  (chunk.buffer as { transfer?: (length: number) => ArrayBuffer }).transfer?.(0);
 }
 
 /** Flow control: the main thread reads the shared counter, and hears from us only while it is paused. */

@@ -1,5 +1,6 @@
 // FrameDecoder under stress, and every way a peer can send malformed bytes.
 // Every error is checked by its stable code, never by its message text.
+import { isDeepStrictEqual } from 'node:util';
 import t from 'tap';
 import {
   CLIENT_FRAME_LIMITS,
@@ -73,6 +74,33 @@ t.test('every split of a three-frame stream, including empty bodies', async (t) 
       if (!t.same(got, expected, `cuts at ${a} and ${b}`)) return;
     }
   }
+});
+
+t.test('keeps no view into a chunk once push returns: a caller may overwrite or free it', async (t) => {
+  // The central's worker frees each socket chunk after handling its frames.
+  const stream = Buffer.concat([done(7), echo('árbol'), ack(3, 30), winnersRequest, echo('x'.repeat(40))]);
+  const bothWays = new Map([...CLIENT_FRAME_LIMITS, ...SERVER_FRAME_LIMITS]);
+  const expected = [
+    { type: MessageType.Done, total: 7 },
+    { type: MessageType.Echo, payload: Buffer.from('árbol') },
+    { type: MessageType.BatchAck, seq: 3, stored: 30 },
+    { type: MessageType.WinnersRequest },
+    { type: MessageType.Echo, payload: Buffer.from('x'.repeat(40)) },
+  ];
+  const wrong: string[] = [];
+  for (let a = 1; a < stream.length; a++) {
+    for (let b = a; b < stream.length; b++) {
+      const decoder = new FrameDecoder(bothWays);
+      const got: Message[] = [];
+      for (const [from, to] of [[0, a], [a, b], [b, stream.length]] as const) {
+        const chunk = Buffer.from(stream.subarray(from, to)); // a buffer of its own, like a socket read
+        got.push(...decoder.push(chunk).map(decodeMessage)); // its frames are handled before it goes
+        chunk.fill(0xff);
+      }
+      if (!isDeepStrictEqual(got, expected)) wrong.push(`cuts at ${a} and ${b}`);
+    }
+  }
+  t.same(wrong, [], 'every split decodes the same messages');
 });
 
 t.test('empty chunks are harmless', async (t) => {

@@ -10,7 +10,7 @@
  *   LOTTERY_SEED=N    replay a run: every random choice derives from N
  */
 import { randomInt } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -363,10 +363,22 @@ export function readRssKb(pid: number): number | null {
   }
 }
 
+/**
+ * The process's threads, less libuv's thread pool: Node 24 starts that pool
+ * (four threads, named libuv-worker) at its first use, which may come after a
+ * baseline count, while Node 20 starts it at launch and names no thread.
+ */
 export function threadsOf(pid: number): number | null {
   try {
-    const m = /^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : null;
+    let count = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        if (readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim() !== 'libuv-worker') count++;
+      } catch {
+        // the thread ended while we looked
+      }
+    }
+    return count;
   } catch {
     return null;
   }

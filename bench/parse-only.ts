@@ -1,24 +1,29 @@
 /**
- * The floors of an agency's work, on one bets file, with no network:
+ * The floors of an agency's work, on one bets file:
  *
- *   node dist/bench/parse-only.js FILE            csv-parse alone, with the agency's own reader
- *                                                 settings (CSV_OPTIONS, the 256 KiB read size),
- *                                                 counting records
- *   node dist/bench/parse-only.js --encode FILE   the agency's FileBatches: parse, validate and
- *                                                 encode every bet into frames, which are
- *                                                 then dropped
+ *   node dist/bench/parse-only.js FILE              csv-parse alone, with the agency's own reader
+ *                                                   settings (CSV_OPTIONS, the 256 KiB read size),
+ *                                                   counting records
+ *   node dist/bench/parse-only.js --encode FILE     the agency's FileBatches: parse, validate and
+ *                                                   encode every bet into frames, which are
+ *                                                   then dropped
+ *   node dist/bench/parse-only.js --send PORT FILE  the same, and the frames written to
+ *                                                   127.0.0.1:PORT (bench/sink.ts), with no
+ *                                                   protocol around them and no acks
  *
- * Both print `rows: N` (records read).
+ * All print `rows: N` (records read).
  */
 import { createReadStream } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { parse } from 'csv-parse';
 import { CSV_OPTIONS, READ_CHUNK_BYTES } from '../client/bet-source.js';
 import { FileBatches } from '../client/file-batches.js';
 
-const encode = process.argv[2] === '--encode';
-const path = process.argv[encode ? 3 : 2];
-if (!path) {
-  process.stderr.write('usage: parse-only [--encode] FILE\n');
+const mode = process.argv[2] === '--encode' ? 'encode' : process.argv[2] === '--send' ? 'send' : 'parse';
+const sendPort = mode === 'send' ? Number(process.argv[3]) : 0;
+const path = process.argv[mode === 'parse' ? 2 : mode === 'encode' ? 3 : 4];
+if (!path || (mode === 'send' && !(sendPort > 0))) {
+  process.stderr.write('usage: parse-only [--encode | --send PORT] FILE\n');
   process.exit(2);
 }
 
@@ -27,17 +32,22 @@ function fail(error: Error): never {
   process.exit(1);
 }
 
-if (encode) {
+if (mode !== 'parse') {
+  const socket = mode === 'send' ? await open(sendPort) : null;
+  const ship = async (bytes: Buffer | undefined) => {
+    if (socket && bytes && !socket.write(bytes)) await new Promise((resolve) => socket.once('drain', resolve));
+  };
   const file = new FileBatches(path, 200, 0, undefined, () => undefined);
   try {
     do {
-      while (file.encode(64)) file.builder.take();
-      file.builder.take();
+      while (file.encode(64)) await ship(file.builder.take()?.bytes);
+      await ship(file.builder.take()?.bytes);
     } while (await file.more());
+    await ship(file.builder.take()?.bytes);
+    if (socket) await new Promise<void>((resolve) => socket.end(resolve));
   } catch (error) {
     fail(error as Error);
   }
-  file.builder.take();
   process.stdout.write(`rows: ${file.records}\n`);
 } else {
   const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
@@ -50,4 +60,11 @@ if (encode) {
   parser.on('error', fail);
   parser.on('end', () => process.stdout.write(`rows: ${rows}\n`));
   source.pipe(parser);
+}
+
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true }, () => resolve(socket));
+    socket.once('error', reject);
+  });
 }

@@ -318,7 +318,7 @@ export class Session {
   /**
    * A BetBatch frame body. Checked and turned into CSV lines on the bytes
    * (BatchLineWriter); only a batch the fast path is unsure of is decoded
-   * into objects, to find the exact problem or to quote a name.
+   * into objects, to find the exact problem.
    */
   handleBatch(body: Buffer): void {
     if (this.closed) return;
@@ -331,7 +331,7 @@ export class Session {
     let count = this.#singleBet ? -1 : lines.append(body, todayNumberUtc());
     let bets: readonly Bet[] | null = null;
     if (count < 0) {
-      // The slow path: decode, to name the exact problem or to quote a name.
+      // The slow path: decode, to name the exact problem (and for single-bet sessions, whose bets are logged one by one).
       const batch = decodeBetBatch(new BodyReader(body)); // throws ProtocolError on bad structure
       for (let i = 0; i < batch.bets.length; i++) {
         const problem = validateBet(batch.bets[i]!);

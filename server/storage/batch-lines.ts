@@ -4,11 +4,11 @@
  * with no intermediate strings or objects.
  *
  * It only ever says "all valid, here are the lines" or "not sure": anything
- * unusual (an invalid bet, a structural error, a name that needs CSV quotes)
- * returns null, and the caller takes the slow path (decodeBetBatch +
- * validateBet + formatBetLines), which produces the exact error or the
- * quoted line. So the two paths cannot disagree on what is stored; a
- * differential test holds the fast path to never accepting more.
+ * unusual (an invalid bet, a structural error) returns -1, and the caller
+ * takes the slow path (decodeBetBatch + validateBet + formatBetLines), which
+ * produces the exact error. A name holding `,` or `"` is quoted here as
+ * formatBetLines quotes it. A differential test holds the fast path to
+ * never accepting more than the slow path, and to writing the same bytes.
  */
 import { BIRTHDATE_BYTES, daysInMonth, MAX_BET_NUMBER, MAX_DOCUMENT_DIGITS, MAX_NAME_BYTES, OLDEST_BIRTH_YEAR } from '../../protocol/index.js';
 
@@ -82,8 +82,9 @@ export class BatchLineWriter {
     if (body.length < BETS_START) return -1;
     const count = body.readUInt16BE(4);
     if (count === 0) return -1;
-    // Each line is at most the bet's bytes plus the agency prefix and separators.
-    this.#ensure(body.length + count * (this.#prefix.length + 8));
+    // A line is at most its bet's bytes, with a name's quotes doubled and two
+    // more around each name, plus the agency prefix and separators.
+    this.#ensure(2 * body.length + count * (this.#prefix.length + 12));
     const out = this.#out;
     const prefix = this.#prefix;
     const size = body.length;
@@ -98,11 +99,17 @@ export class BatchLineWriter {
         const end = at + len;
         if (len === 0 || len > MAX_NAME_BYTES || end > size) return -1;
         if (!hasVisible(body, at, end)) return -1;
+        const nameStart = o;
         for (let k = at; k < end; ) {
           const byte = body[k]!;
           if (byte < 0x80) {
-            // Control characters are refused; `,` and `"` would need CSV quotes: the slow path does those.
-            if (byte < SPACE || byte === 0x7f || byte === COMMA || byte === QUOTE) return -1;
+            if (byte < SPACE || byte === 0x7f) return -1; // control characters are refused
+            if (byte === COMMA || byte === QUOTE) {
+              // Rare: write the whole name again, quoted.
+              o = writeQuotedName(out, nameStart, body, at, end);
+              if (o < 0) return -1;
+              break;
+            }
             out[o++] = byte;
             k++;
           } else {
@@ -140,6 +147,30 @@ export class BatchLineWriter {
     if (at !== size) return -1;
     return o;
   }
+}
+
+/**
+ * Writes the name at [from, to) of `bytes` at `o` in CSV quotes, inner quotes
+ * doubled (as formatBetLines does); returns the offset after it, or -1 when
+ * the name holds a control character or malformed UTF-8.
+ */
+function writeQuotedName(out: Buffer, o: number, bytes: Buffer, from: number, to: number): number {
+  out[o++] = QUOTE;
+  for (let k = from; k < to; ) {
+    const byte = bytes[k]!;
+    if (byte < 0x80) {
+      if (byte < SPACE || byte === 0x7f) return -1;
+      if (byte === QUOTE) out[o++] = QUOTE;
+      out[o++] = byte;
+      k++;
+    } else {
+      const next = utf8SequenceEnd(bytes, k, to);
+      if (next < 0) return -1;
+      while (k < next) out[o++] = bytes[k++]!;
+    }
+  }
+  out[o++] = QUOTE;
+  return o;
 }
 
 /** True when [from, to) holds a byte other than a space (names are mostly trimmed: one look). */

@@ -45,10 +45,11 @@ interface Exec {
   ms: number;
 }
 
-function exec(cmd: string, args: readonly string[], opts: { cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<Exec> {
+function exec(cmd: string, args: readonly string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<Exec> {
   const started = Date.now();
   return new Promise((done, fail) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd ?? repo, stdio: ['pipe', 'pipe', 'pipe'] });
+    // No stdin: writing even an empty one to a command that has already exited fails with EPIPE.
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? repo, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -62,7 +63,6 @@ function exec(cmd: string, args: readonly string[], opts: { cwd?: string; timeou
       clearTimeout(timer);
       done({ code, stdout, stderr, ms: Date.now() - started });
     });
-    child.stdin.end(opts.input ?? '');
   });
 }
 

@@ -947,7 +947,7 @@ interface E2eRound {
 }
 
 /** Figure 1's measurements, one after the other. */
-async function e2eRound(e2e: readonly AgencyInput[], round: number): Promise<E2eRound> {
+async function e2eRound(e2e: readonly AgencyInput[], empty: readonly AgencyInput[], round: number): Promise<E2eRound> {
   const parse = await parseRun(e2e);
   say(`  csv-parse alone, ${e2e.length} processes: ${fmt.s(parse.wallMs)} wall, ${fmt.s(parse.cpuMs)} CPU`);
   const encode = await parseRun(e2e, 'encode');
@@ -961,7 +961,7 @@ async function e2eRound(e2e: readonly AgencyInput[], round: number): Promise<E2e
       `agencies ${fmt.s(transport.agenciesCpuMs)} CPU, sink ${fmt.s(transport.sinkWorkCpuMs)} CPU beyond its start-up`,
   );
   // The central's fixed work: start-up, a worker thread per agency, the sessions and an empty draw.
-  const fixed = await clientRun(`e2e-empty-files-${round}`, emptySet('e2e-empty', e2e.length), { durable: true });
+  const fixed = await clientRun(`e2e-empty-files-${round}`, empty, { durable: true });
   say(`  the central's fixed cost: ${e2e.length} agencies with empty files, central ${fmt.s(fixed.serverCpuMs)} CPU`);
   const run = await clientRun(`e2e-durable-${round}`, e2e, { durable: true });
   const busy = (run.serverCpuMs + run.clientsCpuMs) / run.wallMs;
@@ -1020,9 +1020,10 @@ async function main(): Promise<number> {
       // Rounds of every measurement side by side, so that a neighbour's burst of load
       // on this shared machine skews one round, not the figure: the median round is reported.
       const rounds: E2eRound[] = [];
+      const empty = emptySet('e2e-empty', e2e.length);
       for (let i = 1; i <= sizes.e2eRounds; i++) {
         if (sizes.e2eRounds > 1) say(`  round ${i} of ${sizes.e2eRounds}`);
-        rounds.push(await e2eRound(e2e, i));
+        rounds.push(await e2eRound(e2e, empty, i));
       }
       const mid = [...rounds].sort((a, b) => a.ratio - b.ratio)[(rounds.length - 1) >> 1]!;
       const { parse, encode, transport, fixed, run, ratio, bound, busy } = mid;
@@ -1079,11 +1080,16 @@ async function main(): Promise<number> {
       // alternating so that a drift in the neighbours' load favours neither mode.
       const rounds: { d: number; n: number }[] = [];
       for (let i = 1; i <= sizes.durableRounds; i++) {
-        const durableFirst = i % 2 === 1;
-        const durable = i === 1 ? first : durableFirst ? await loadgenIngest(`capacity-durable-${i}`, cap, true) : null;
-        const fast = await loadgenIngest(`capacity-no-fsync-${i}`, cap, false);
-        const late = durable ?? (await loadgenIngest(`capacity-durable-${i}`, cap, true));
-        const d = late.result.betsPerSecond ?? NaN;
+        let durable: LoadgenRun;
+        let fast: LoadgenRun;
+        if (i % 2 === 1) {
+          durable = i === 1 ? first : await loadgenIngest(`capacity-durable-${i}`, cap, true);
+          fast = await loadgenIngest(`capacity-no-fsync-${i}`, cap, false);
+        } else {
+          fast = await loadgenIngest(`capacity-no-fsync-${i}`, cap, false);
+          durable = await loadgenIngest(`capacity-durable-${i}`, cap, true);
+        }
+        const d = durable.result.betsPerSecond ?? NaN;
         const n = fast.result.betsPerSecond ?? NaN;
         rounds.push({ d, n });
         say(`  round ${i}: durable ${fmt.n(d)} bets/s, --no-fsync ${fmt.n(n)} bets/s (central ${fast.serverCores.toFixed(2)} cores) = ${fmt.x(d / n)}`);

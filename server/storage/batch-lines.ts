@@ -99,25 +99,15 @@ export class BatchLineWriter {
         const end = at + len;
         if (len === 0 || len > MAX_NAME_BYTES || end > size) return -1;
         if (!hasVisible(body, at, end)) return -1;
-        const nameStart = o;
-        for (let k = at; k < end; ) {
-          const byte = body[k]!;
-          if (byte < 0x80) {
-            if (byte < SPACE || byte === 0x7f) return -1; // control characters are refused
-            if (byte === COMMA || byte === QUOTE) {
-              // Rare: write the whole name again, quoted.
-              o = writeQuotedName(out, nameStart, body, at, end);
-              if (o < 0) return -1;
-              break;
-            }
-            out[o++] = byte;
-            k++;
-          } else {
-            const next = utf8SequenceEnd(body, k, end);
-            if (next < 0) return -1;
-            while (k < next) out[o++] = body[k++]!;
-          }
+        let next = copyName(out, o, body, at, end, false);
+        if (next === NEEDS_QUOTES) {
+          // Rare: the same name again, quoted.
+          out[o] = QUOTE;
+          next = copyName(out, o + 1, body, at, end, true);
+          if (next >= 0) out[next++] = QUOTE;
         }
+        if (next < 0) return -1;
+        o = next;
         out[o++] = COMMA;
         at = end;
       }
@@ -149,18 +139,24 @@ export class BatchLineWriter {
   }
 }
 
+/** What copyName returns, unquoted, for a name holding `,` or `"`. */
+const NEEDS_QUOTES = -2;
+
 /**
- * Writes the name at [from, to) of `bytes` at `o` in CSV quotes, inner quotes
- * doubled (as formatBetLines does); returns the offset after it, or -1 when
- * the name holds a control character or malformed UTF-8.
+ * Copies the name at [from, to) of `bytes` to `out` at `o`, checking it:
+ * returns the offset after it, or -1 for a control character or malformed
+ * UTF-8. Unquoted, a `,` or `"` stops it with NEEDS_QUOTES; `quoted`, inner
+ * quotes are doubled (the caller adds the outer ones), as formatBetLines does.
  */
-function writeQuotedName(out: Buffer, o: number, bytes: Buffer, from: number, to: number): number {
-  out[o++] = QUOTE;
+function copyName(out: Buffer, o: number, bytes: Buffer, from: number, to: number, quoted: boolean): number {
   for (let k = from; k < to; ) {
     const byte = bytes[k]!;
     if (byte < 0x80) {
-      if (byte < SPACE || byte === 0x7f) return -1;
-      if (byte === QUOTE) out[o++] = QUOTE;
+      if (byte < SPACE || byte === 0x7f) return -1; // control characters are refused
+      if (byte === COMMA || byte === QUOTE) {
+        if (!quoted) return NEEDS_QUOTES;
+        if (byte === QUOTE) out[o++] = QUOTE;
+      }
       out[o++] = byte;
       k++;
     } else {
@@ -169,7 +165,6 @@ function writeQuotedName(out: Buffer, o: number, bytes: Buffer, from: number, to
       while (k < next) out[o++] = bytes[k++]!;
     }
   }
-  out[o++] = QUOTE;
   return o;
 }
 

@@ -1017,8 +1017,8 @@ async function main(): Promise<number> {
 
   if (wants(1) || wants(2) || wants(6)) {
     await figure(`1. end-to-end, ${e2eLabel}, durable`, async () => {
-      // Rounds of every measurement side by side, so that a neighbour's burst of load
-      // on this shared machine skews one round, not the figure: the median round is reported.
+      // Rounds of every measurement side by side, so that a slow spell of the machine
+      // skews one round, not the figure: the median round is reported.
       const rounds: E2eRound[] = [];
       const empty = emptySet('e2e-empty', e2e.length);
       for (let i = 1; i <= sizes.e2eRounds; i++) {
@@ -1077,7 +1077,7 @@ async function main(): Promise<number> {
       const first = capDurable as LoadgenRun | null;
       if (!first) throw new Error('the durable capacity run did not complete');
       // Pairs of runs side by side (figure 3's run is the first durable one), their order
-      // alternating so that a drift in the neighbours' load favours neither mode.
+      // alternating so that a drift in the machine's speed or the disk's latency favours neither mode.
       const rounds: { d: number; n: number }[] = [];
       for (let i = 1; i <= sizes.durableRounds; i++) {
         let durable: LoadgenRun;

@@ -209,6 +209,16 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** The round whose `key` is the median (the lower middle one of an even count): reported whole, so its figures agree. */
+function medianRound<T>(rounds: readonly T[], key: (round: T) => number): T {
+  return [...rounds].sort((a, b) => key(a) - key(b))[(rounds.length - 1) >> 1]!;
+}
+
+/** How each round came out, when there was more than one. */
+function roundsNote(ratios: readonly number[]): string {
+  return ratios.length > 1 ? ` (rounds: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median round shown)` : '';
+}
+
 function loadavg(): string {
   return os
     .loadavg()
@@ -645,14 +655,13 @@ function stuckReport(agents: readonly Agent[], central: Central): string {
   return lines.join('\n');
 }
 
-/**
- * Five (or N) parse-only processes at once (csv-parse alone, or with
- * `encode` the agency's parsing and encoding without the network); wall time
- * from the first spawn to the last exit.
- */
 /** What the parse-only processes do: parse, parse and encode, or also send the frames to a sink's port. */
 type ParseMode = 'parse' | 'encode' | { readonly sendTo: number };
 
+/**
+ * Five (or N) parse-only processes at once, in `mode` (csv-parse alone by
+ * default); wall time from the first spawn to the last exit.
+ */
 async function parseRun(inputs: readonly AgencyInput[], mode: ParseMode = 'parse'): Promise<{ wallMs: number; cpuMs: number }> {
   const selfBefore = procStats('self');
   const flags = mode === 'parse' ? [] : mode === 'encode' ? ['--encode'] : ['--send', String(mode.sendTo)];
@@ -682,6 +691,13 @@ async function parseRun(inputs: readonly AgencyInput[], mode: ParseMode = 'parse
   };
 }
 
+/** What bench/sink.ts prints at the end: bytes received, its CPU, and the part of it spent starting up. */
+interface SinkReport {
+  readonly bytes: number;
+  readonly cpuMs: number;
+  readonly bootCpuMs: number;
+}
+
 /**
  * The agencies' parsing and encoding with the frames sent over TCP to
  * bench/sink.ts, which only appends them to a file: the transport and storage
@@ -690,7 +706,7 @@ async function parseRun(inputs: readonly AgencyInput[], mode: ParseMode = 'parse
  */
 async function transportRun(inputs: readonly AgencyInput[]): Promise<{ wallMs: number; agenciesCpuMs: number; sinkWorkCpuMs: number }> {
   const dir = runDir('transport');
-  let report: { bytes: number; cpuMs: number; bootCpuMs: number } | null = null;
+  let report: SinkReport | null = null;
   let onPort!: (port: number) => void;
   const listening = new Promise<number>((resolve) => (onPort = resolve));
   const sink = new Proc('sink', [SINK, join(dir, 'frames.bin'), String(inputs.length)], {
@@ -711,7 +727,7 @@ async function transportRun(inputs: readonly AgencyInput[]): Promise<{ wallMs: n
   const sinkExit = await withTimeout(sink.done, 30_000, 'sink');
   const selfAfter = procStats('self');
   checkExit('sink', sink, sinkExit);
-  const got = report as { bytes: number; cpuMs: number; bootCpuMs: number } | null;
+  const got = report as SinkReport | null; // assigned in a callback: TypeScript cannot see it
   if (!got || got.bytes === 0) correctnessError(`sink: no report of bytes received\n${sink.tail()}`);
   if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
   // Both the agencies and the sink were reaped in between: this is all their CPU.
@@ -1025,10 +1041,9 @@ async function main(): Promise<number> {
         if (sizes.e2eRounds > 1) say(`  round ${i} of ${sizes.e2eRounds}`);
         rounds.push(await e2eRound(e2e, empty, i));
       }
-      const mid = [...rounds].sort((a, b) => a.ratio - b.ratio)[(rounds.length - 1) >> 1]!;
-      const { parse, encode, transport, fixed, run, ratio, bound, busy } = mid;
+      const { parse, encode, transport, fixed, run, ratio, bound, busy } = medianRound(rounds, (r) => r.ratio);
       e2ePeakRss = median(rounds.map((r) => r.run.serverPeakRss));
-      const each = rounds.length > 1 ? ` (rounds: ${rounds.map((r) => r.ratio.toFixed(2)).join(', ')}; median round shown)` : '';
+      const each = roundsNote(rounds.map((r) => r.ratio));
       const outOfReach = ratio > TARGET.e2eRatio && bound > TARGET.e2eRatio;
       row(
         `1. end-to-end, ${e2eLabel}, durable`,
@@ -1094,8 +1109,8 @@ async function main(): Promise<number> {
         rounds.push({ d, n });
         say(`  round ${i}: durable ${fmt.n(d)} bets/s, --no-fsync ${fmt.n(n)} bets/s (central ${fast.serverCores.toFixed(2)} cores) = ${fmt.x(d / n)}`);
       }
-      const { d, n } = [...rounds].sort((a, b) => a.d / a.n - b.d / b.n)[(rounds.length - 1) >> 1]!;
-      const each = rounds.length > 1 ? ` (rounds: ${rounds.map((r) => (r.d / r.n).toFixed(2)).join(', ')}; median round shown)` : '';
+      const { d, n } = medianRound(rounds, (r) => r.d / r.n);
+      const each = roundsNote(rounds.map((r) => r.d / r.n));
       row(
         `2. durable vs --no-fsync ingest, ${capLabel}`,
         `${fmt.n(d)} vs ${fmt.n(n)} bets/s = ${fmt.x(d / n)}${each}`,

@@ -142,8 +142,10 @@ function encode(bets: readonly Bet[], max: number): Encoded {
   const counts: number[] = [];
   let batch: Bet[] = [];
   let bytes = 0;
+  let position = 0; // every row is a bet: a batch ends at the record of its last bet
   const flush = () => {
-    frames.push(encodeBetBatch({ type: MessageType.BetBatch, seq: frames.length, bets: batch }));
+    position += batch.length;
+    frames.push(encodeBetBatch({ type: MessageType.BetBatch, seq: frames.length, position, bets: batch }));
     counts.push(batch.length);
     batch = [];
     bytes = 0;

@@ -1,9 +1,9 @@
 /**
- * One agency's run: connect (with retries), say Hello, resume after the bets
- * the central already holds, stream the file in pipelined batches, say Done,
- * ask for the winners. A dropped connection is not fatal: the agency
- * reconnects and resumes from the central's count, so every bet is stored
- * exactly once.
+ * One agency's run: connect (with retries), say Hello, resume after the
+ * records the central has settled, stream the file in pipelined batches, say
+ * Done, ask for the winners. A dropped connection is not fatal: the agency
+ * reconnects and resumes from the central's durable position, so every bet is
+ * stored exactly once, whatever was refused on the way.
  */
 import { randomBytes } from 'node:crypto';
 import { computeProof } from '../common/auth.js';
@@ -33,7 +33,13 @@ export class AgencyError extends Error {
 }
 
 /** Error codes after which trying again later can succeed. */
-const RETRIABLE = new Set<number>([ErrorCode.AgencyBusy, ErrorCode.ShuttingDown, ErrorCode.TooManyConnections, ErrorCode.IdleTimeout]);
+const RETRIABLE = new Set<number>([
+  ErrorCode.AgencyBusy,
+  ErrorCode.ShuttingDown,
+  ErrorCode.TooManyConnections,
+  ErrorCode.IdleTimeout,
+  ErrorCode.StorageUnavailable,
+]);
 
 export interface AgencyResult {
   readonly winners: readonly string[];
@@ -46,6 +52,8 @@ export interface AgencyResult {
 export type BetInput = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'single'; readonly bet: Bet };
 
 interface Progress {
+  /** The central answered Hello with Welcome: it is up and serving. */
+  welcomed: boolean;
   sent: number;
   rejected: number;
   invalidRows: number;
@@ -65,15 +73,16 @@ export class Agency {
   async run(): Promise<AgencyResult> {
     let failures = 0;
     for (;;) {
-      const progress: Progress = { sent: 0, rejected: 0, invalidRows: 0 };
+      const progress: Progress = { welcomed: false, sent: 0, rejected: 0, invalidRows: 0 };
       try {
         const connection = await this.#connect();
         const winners = await this.#session(connection, progress);
-        return { winners, ...progress };
+        return { winners, sent: progress.sent, rejected: progress.rejected, invalidRows: progress.invalidRows };
       } catch (error) {
         if (this.signal.aborted) throw error;
         if (!(error instanceof ConnectionError) && !(error instanceof RetryLater)) throw error;
-        failures = progress.sent > 0 ? 1 : failures + 1;
+        // A central that welcomed us is alive: a session it ended (a full disk, a restart) does not use up the attempts.
+        failures = progress.welcomed ? 1 : failures + 1;
         if (failures >= this.config.loopAmount) {
           throw new AgencyError(`gave up after ${failures} failed attempts: ${error.message}`);
         }
@@ -116,14 +125,15 @@ export class Agency {
     const nonce = randomBytes(NONCE_BYTES);
     await connection.send(encodeHello({ type: MessageType.Hello, version: PROTOCOL_VERSION, agency: this.config.id, singleBet: single, nonce }));
     const welcome = await this.#handshake(connection, nonce);
-    this.logger.info('session', 'success', { client_id: this.config.id, stored: welcome.stored, finished: welcome.finished });
+    progress.welcomed = true;
+    this.logger.info('session', 'success', { client_id: this.config.id, stored: welcome.stored, settled: welcome.settled, finished: welcome.finished });
     if (this.input.kind === 'single') {
       await this.#sendSingle(connection, this.input.bet, welcome);
       return [];
     }
     let total = welcome.stored;
     if (!welcome.finished) {
-      const file = this.#openFile(this.input.path, welcome.stored, progress);
+      const file = this.#openFile(this.input.path, welcome.settled, progress);
       try {
         total = await this.#sendFile(connection, file, welcome.stored, progress);
       } finally {
@@ -134,7 +144,7 @@ export class Agency {
         sent: progress.sent,
         rejected: progress.rejected,
         invalid_rows: progress.invalidRows,
-        resumed_after: welcome.stored,
+        resumed_after: welcome.settled,
       });
       await connection.send(encodeDone({ type: MessageType.Done, total }));
     }
@@ -147,7 +157,7 @@ export class Agency {
     }
   }
 
-  /** The file as batches, skipping the `skip` valid bets the central already holds. */
+  /** The file as batches, skipping the `skip` records the central has settled. */
   #openFile(path: string, skip: number, progress: Progress): FileBatches {
     const { batchMaxAmount, strict } = this.config;
     return new FileBatches(path, batchMaxAmount, skip, this.signal, (row) => {
@@ -168,8 +178,9 @@ export class Agency {
   }
 
   async #sendSingle(connection: Connection, bet: Bet, welcome: Welcome): Promise<void> {
-    if (welcome.stored === 0) {
-      await connection.send(encodeBetBatch({ type: MessageType.BetBatch, seq: 0, bets: [bet] }));
+    if (welcome.settled > 0 && welcome.stored === 0) throw new AgencyError('the central refused this bet in an earlier run');
+    if (welcome.settled === 0) {
+      await connection.send(encodeBetBatch({ type: MessageType.BetBatch, seq: 0, position: 1, bets: [bet] }));
       const reply = await connection.next();
       if (reply.type === MessageType.BatchRejected) {
         throw new AgencyError(`the central rejected the bet: ${errorCodeName(reply.code)}: ${reply.reason}`);

@@ -14,6 +14,10 @@
  * false; the caller asks toRow why.
  */
 import {
+  BATCH_BETS_OFFSET,
+  BATCH_COUNT_OFFSET,
+  BATCH_POSITION_OFFSET,
+  BATCH_SEQ_OFFSET,
   BIRTHDATE_BYTES,
   betSize,
   dateNumber,
@@ -30,8 +34,8 @@ import {
   type Bet,
 } from '../protocol/index.js';
 
-/** Frame header plus the batch's u32 seq and u16 count. */
-const BATCH_HEAD = HEADER_SIZE + 4 + 2;
+/** Frame header plus the batch's fixed part (seq, position, count). */
+const BATCH_HEAD = HEADER_SIZE + BATCH_BETS_OFFSET;
 const FIELDS = 5;
 /** The most one bet can take, plus the 3 bytes a name may overshoot by before its length is checked. */
 const MAX_BET_BYTES = 3 + 2 * MAX_NAME_BYTES + MAX_DOCUMENT_DIGITS + BIRTHDATE_BYTES + 2 + 3;
@@ -53,6 +57,8 @@ export class BatchBuilder {
   /** Start of the open frame, or -1. */
   #frameStart = -1;
   #count = 0;
+  /** The file position (record number) of the open frame's newest bet. */
+  #position = 0;
   /** Seq of the next frame to open. */
   #nextSeq: number;
   /** Seq of the first frame not yet taken. */
@@ -79,9 +85,10 @@ export class BatchBuilder {
 
   /**
    * Encodes one record (first, last, document, birthdate, number; fields are
-   * trimmed as toRow does). False, with nothing written, when it is not a valid bet.
+   * trimmed as toRow does), the file's record number `position` (counting
+   * from 1). False, with nothing written, when it is not a valid bet.
    */
-  addFields(fields: readonly string[], today: string): boolean {
+  addFields(fields: readonly string[], today: string, position: number): boolean {
     if (fields.length !== FIELDS) return false;
     const number = smallNumber(trimmed(fields[4]!));
     if (number < 0) return false;
@@ -98,18 +105,18 @@ export class BatchBuilder {
     if (o < 0) return false; // bytes past #at are scratch until committed
     out[o++] = number >> 8;
     out[o++] = number & 0xff;
-    this.#commit(start, o);
+    this.#commit(start, o, position);
     return true;
   }
 
   /** Encodes a bet that already passed validateBet (the generic path; addFields is the fast one). */
-  addBet(bet: Bet): void {
+  addBet(bet: Bet, position: number): void {
     const writer = new FrameWriter(MessageType.BetBatch, betSize(bet));
     writeBet(writer, bet);
     const bytes = writer.finish().subarray(HEADER_SIZE);
     const out = this.#reserve();
     bytes.copy(out, this.#at);
-    this.#commit(this.#at, this.#at + bytes.length);
+    this.#commit(this.#at, this.#at + bytes.length, position);
   }
 
   /** Closes the open batch, if it holds any bet. */
@@ -151,13 +158,13 @@ export class BatchBuilder {
     const out = this.#chunk;
     this.#frameStart = this.#at;
     out[this.#at] = MessageType.BetBatch;
-    out.writeUInt32BE(this.#nextSeq, this.#at + HEADER_SIZE);
+    out.writeUInt32BE(this.#nextSeq, this.#at + HEADER_SIZE + BATCH_SEQ_OFFSET);
     this.#at += BATCH_HEAD;
     this.#count = 0;
   }
 
-  /** The bet at [start, end) is written: count it, cutting the batch where the contract says. */
-  #commit(start: number, end: number): void {
+  /** The bet at [start, end), record `position` of the file, is written: count it, cutting the batch where the contract says. */
+  #commit(start: number, end: number, position: number): void {
     if (end - this.#frameStart > MAX_BATCH_FRAME) {
       // This bet would overflow the frame: close the frame before it, and let it open the next one.
       this.#at = start;
@@ -167,13 +174,15 @@ export class BatchBuilder {
       end += BATCH_HEAD;
     }
     this.#at = end;
+    this.#position = position;
     if (++this.#count === this.maxBets) this.#closeFrame();
   }
 
   #closeFrame(): void {
     const out = this.#chunk;
     out.writeUInt32BE(this.#at - this.#frameStart - HEADER_SIZE, this.#frameStart + 1);
-    out.writeUInt16BE(this.#count, this.#frameStart + HEADER_SIZE + 4);
+    out.writeUInt32BE(this.#position, this.#frameStart + HEADER_SIZE + BATCH_POSITION_OFFSET);
+    out.writeUInt16BE(this.#count, this.#frameStart + HEADER_SIZE + BATCH_COUNT_OFFSET);
     this.#closedCounts.push(this.#count);
     this.#nextSeq++;
     this.#frameStart = -1;

@@ -1,8 +1,9 @@
 /**
  * An agency's bets file as encoded batches, with no network in sight: reads
- * records (RecordReader), skips the first `skip` valid bets (the central
- * already holds them), reports invalid rows with their line numbers, and
- * encodes the rest (BatchBuilder). The agency decides when frames leave.
+ * records (RecordReader), skips the first `skip` records (the central has
+ * settled them: stored, or refused), reports invalid rows with their line
+ * numbers, and encodes the rest (BatchBuilder), each batch stamped with the
+ * record number of its last bet. The agency decides when frames leave.
  */
 import { todayUtc } from '../protocol/index.js';
 import { BatchBuilder } from './batch-builder.js';
@@ -14,7 +15,7 @@ export class FileBatches {
   readonly builder: BatchBuilder;
   readonly #reader: RecordReader;
   #line = 0;
-  #toSkip: number;
+  readonly #skip: number;
   #ended = false;
 
   constructor(
@@ -27,7 +28,7 @@ export class FileBatches {
   ) {
     this.builder = new BatchBuilder(maxBets);
     this.#reader = new RecordReader(path, signal);
-    this.#toSkip = skip;
+    this.#skip = skip;
   }
 
   /** Records read so far (one per line). */
@@ -51,17 +52,12 @@ export class FileBatches {
     let record: string[] | null;
     while (builder.closedBatches < room && (record = this.#reader.read()) !== null) {
       this.#line++;
-      if (isBlank(record)) continue;
-      if (this.#toSkip > 0) {
-        const row = toRow(record, this.#line, today);
-        if ('error' in row) this.onInvalid(row);
-        else this.#toSkip--;
-        continue;
-      }
-      if (builder.addFields(record, today)) continue;
+      // Settled records were handled in an earlier session, invalid rows included (they were reported then).
+      if (this.#line <= this.#skip || isBlank(record)) continue;
+      if (builder.addFields(record, today, this.#line)) continue;
       const row = toRow(record, this.#line, today);
       if ('error' in row) this.onInvalid(row);
-      else builder.addBet(row.bet); // not expected: the fast path accepts every valid bet
+      else builder.addBet(row.bet, this.#line); // not expected: the fast path accepts every valid bet
     }
     return builder.closedBatches >= room;
   }

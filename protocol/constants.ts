@@ -1,9 +1,10 @@
 /**
- * Wire constants of the lottery protocol, version 1. The byte-level layout of
+ * Wire constants of the lottery protocol, version 2. The byte-level layout of
  * every message is documented in docs/protocol.md and in each codec's header.
  */
 
-export const PROTOCOL_VERSION = 1;
+/** 2: BetBatch carries its file position and Welcome the settled position (exact resume). */
+export const PROTOCOL_VERSION = 2;
 
 /** Every frame starts with `u8 type` and `u32be bodyLength`. */
 export const HEADER_SIZE = 5;
@@ -68,7 +69,7 @@ const fixed = (size: number): BodyLimits => ({ min: size, max: size });
 export const CLIENT_FRAME_LIMITS: FrameLimits = new Map<number, BodyLimits>([
   [MessageType.Hello, fixed(2 + 2 + 1 + NONCE_BYTES)],
   [MessageType.Proof, fixed(PROOF_BYTES)],
-  [MessageType.BetBatch, { min: 4 + 2, max: MAX_BATCH_FRAME - HEADER_SIZE }],
+  [MessageType.BetBatch, { min: 4 + 4 + 2, max: MAX_BATCH_FRAME - HEADER_SIZE }],
   [MessageType.Done, fixed(4)],
   [MessageType.WinnersRequest, fixed(0)],
   [MessageType.Echo, { min: 0, max: MAX_ECHO_BODY }],
@@ -77,7 +78,7 @@ export const CLIENT_FRAME_LIMITS: FrameLimits = new Map<number, BodyLimits>([
 /** What a client accepts from a server. */
 export const SERVER_FRAME_LIMITS: FrameLimits = new Map<number, BodyLimits>([
   [MessageType.Challenge, fixed(NONCE_BYTES)],
-  [MessageType.Welcome, fixed(4 + 1)],
+  [MessageType.Welcome, fixed(4 + 4 + 1)],
   [MessageType.BatchAck, fixed(4 + 4)],
   [MessageType.BatchRejected, { min: 4 + 2 + 2 + 2, max: 4 + 2 + 2 + 2 + MAX_TEXT_BYTES }],
   [MessageType.Winners, { min: 1 + 4, max: MAX_WINNERS_BODY }],

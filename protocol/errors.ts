@@ -23,6 +23,12 @@ export const ErrorCode = {
   IdleTimeout: 29,
   TooManyConnections: 30,
   StorageFailure: 31,
+  /** The central cannot store right now (a failed write, a full disk); nothing of the batch was kept: reconnect and resume later. */
+  StorageUnavailable: 32,
+  /** The agency is not on the central's roster. */
+  NotExpected: 33,
+  /** A batch's file position goes backwards or cannot hold its bets. */
+  BadPosition: 34,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

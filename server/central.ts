@@ -1,18 +1,19 @@
 /**
- * The central's accepting thread: recovers storage at start, listens, admits
- * connections (one worker each, up to the limit), and shuts everything down
- * in order. It holds the bets file descriptor that every worker appends to.
+ * The central's accepting thread: opens and recovers the store, listens,
+ * admits connections (one worker each, up to the limit), answers for workers
+ * that exit, coordinates the draw, and shuts everything down in order. A
+ * storage fail-stop, reported by any thread, ends the process at once with
+ * one CRITICAL line (see storage/store.ts).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import { encodeErrorReply, ErrorCode, MessageType } from '../protocol/index.js';
+import { CentralState, DrawState } from './central-state.js';
 import type { ServerConfig } from './config.js';
-import { runDraw } from './coordinator.js';
-import { createSharedState, DrawState, SharedState } from './shared-state.js';
-import { batchIndexPath, recoverBetsFile } from './storage/recovery.js';
-import { drawHappened, readFinished } from './storage/sidecars.js';
+import { Coordinator } from './coordinator.js';
+import { describeRoster } from './roster.js';
+import { FileStoreHost } from './storage/file/file-host.js';
+import type { FatalStorageError } from './storage/store.js';
 import type { WorkerSettings } from './thread-messages.js';
 import { WorkerLink } from './worker-link.js';
 
@@ -20,26 +21,24 @@ import { WorkerLink } from './worker-link.js';
 const SHUTDOWN_GRACE_MS = 5000;
 
 export class Central {
-  readonly #state: SharedState;
-  readonly #stateBuffer: SharedArrayBuffer;
+  readonly #central = new CentralState();
   readonly #links = new Set<WorkerLink>();
   readonly #server: Server;
   readonly #settings: WorkerSettings;
-  #betsFd = -1;
-  #indexFd = -1;
+  #store: FileStoreHost | null = null;
+  #coordinator: Coordinator | null = null;
   #nextConnection = 1;
   #stopping = false;
+  #fatal = false;
 
   constructor(
     private readonly config: ServerConfig,
     private readonly logger: Logger,
+    /** Ends the process now with this exit code (the storage fail-stop). */
+    private readonly exit: (code: number) => void,
   ) {
-    this.#stateBuffer = createSharedState();
-    this.#state = new SharedState(this.#stateBuffer);
     this.#settings = {
-      betsFile: config.betsFile,
-      agencies: config.agencies,
-      durable: config.durable,
+      drawConfigured: config.roster.length > 0,
       maxFrameBytes: config.maxFrameBytes,
       idleTimeoutMs: config.idleTimeoutMs,
       logLevel: config.logLevel,
@@ -51,7 +50,7 @@ export class Central {
 
   /** Recovers storage, then listens. Resolves with the bound address. */
   async start(): Promise<AddressInfo> {
-    this.#prepareStorage();
+    this.#openStore();
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen({ host: this.config.host, port: this.config.port, backlog: this.config.listenBacklog }, () => {
@@ -64,34 +63,58 @@ export class Central {
     return address;
   }
 
-  #prepareStorage(): void {
-    const { betsFile, agencies } = this.config;
-    mkdirSync(dirname(betsFile), { recursive: true });
-    const recovery = recoverBetsFile(betsFile);
-    this.#state.fileSize = recovery.size;
-    for (const [agency, count] of recovery.counts) if (agency >= 1 && agency <= 65535) this.#state.addStored(agency, count);
-    const finished = readFinished(betsFile);
-    for (const agency of finished) if (this.#state.markFinished(agency)) this.#state.countFinished();
-    this.logger.info('recovery', 'success', {
-      bets: recovery.lines,
-      agencies: recovery.counts.size,
-      finished: finished.size,
-      discarded_bytes: recovery.truncatedBytes,
-      malformed_lines: recovery.malformedLines,
-      index_rebuilt: recovery.indexRebuilt,
+  #openStore(): void {
+    const { config, logger } = this;
+    const store = FileStoreHost.open({
+      betsFile: config.betsFile,
+      durable: config.durable,
+      roster: config.roster,
+      logger,
+      fault: config.fault,
+      onFatal: (failure) => this.#failStop(failure),
     });
-    if (recovery.truncatedBytes > 0) {
-      this.logger.warning('torn_batch_discarded', 'success', { path: betsFile, bytes: recovery.truncatedBytes });
+    this.#store = store;
+    const r = store.report;
+    logger.info('recovery', 'success', {
+      lottery: r.lotteryId,
+      state: r.kind,
+      started: new Date(r.createdMs).toISOString(),
+      roster: describeRoster(config.roster),
+      bets: r.bets,
+      agencies: r.agencies,
+      finished: r.finished,
+      discarded_bytes: r.discardedBytes,
+    });
+    if (r.discardedBytes > 0) {
+      logger.warning('torn_batch_discarded', 'success', {
+        path: config.betsFile,
+        bytes: r.discardedBytes,
+        journal_bytes: r.discardedJournalBytes,
+        detail: 'never acknowledged; its agencies send it again',
+      });
+    } else if (r.discardedJournalBytes > 0) {
+      logger.warning('journal_tail_discarded', 'success', {
+        path: config.betsFile,
+        journal_bytes: r.discardedJournalBytes,
+        detail: 'entries for writes that never reached bets.csv; never acknowledged',
+      });
     }
-    if (drawHappened(betsFile)) {
-      this.#state.setDrawState(DrawState.Done);
-      this.logger.info('draw_reused', 'success', { detail: 'the draw already ran; its result is reused' });
-    } else if (agencies > 0 && finished.size >= agencies) {
+    this.#coordinator = new Coordinator(store, this.#central, config.roster, logger);
+    if (store.drawHappened()) {
+      this.#central.setDrawState(DrawState.Done);
+      logger.info('draw_reused', 'success', { detail: 'the draw already ran; its result is reused' });
+    } else {
       // Every agency finished before a crash, but the result never reached the disk.
-      runDraw(betsFile, this.#state, this.logger, false);
+      this.#coordinator.drawIfComplete();
     }
-    this.#betsFd = openSync(betsFile, 'a');
-    this.#indexFd = openSync(batchIndexPath(betsFile), 'a');
+  }
+
+  /** The storage fail-stop: one CRITICAL line, then the process ends (recovery starts again from the disk). */
+  #failStop(failure: FatalStorageError): void {
+    if (this.#fatal) return;
+    this.#fatal = true;
+    this.logger.critical('storage', 'fail', { file: failure.file, operation: failure.operation, error: failure.error, detail: failure.detail });
+    this.exit(1);
   }
 
   #accept(socket: Socket): void {
@@ -100,7 +123,7 @@ export class Central {
     // Acks are small and answered to at once: Nagle's algorithm would hold each
     // one back until the previous segment is acknowledged (40 ms with delayed ACKs).
     socket.setNoDelay(true);
-    if (this.#stopping) {
+    if (this.#stopping || this.#fatal) {
       socket.destroy();
       return;
     }
@@ -120,26 +143,34 @@ export class Central {
     const link = new WorkerLink(
       id,
       socket,
-      { state: this.#stateBuffer, betsFd: this.#betsFd, indexFd: this.#indexFd, settings: this.#settings, peer },
+      { central: this.#central.buffer, store: this.#store!.workerInit(), settings: this.#settings, peer },
       this.logger,
-      (done, threadId) => {
-        this.#links.delete(done);
-        if (done.agency) this.#state.releaseAgency(done.agency);
-        if (this.#state.releaseSyncOf(threadId)) {
-          this.logger.warning('group_sync_released', 'success', { connection: done.id, detail: 'worker exited while syncing; another takes over' });
-        }
+      {
+        finished: (agency) => this.#coordinator!.agencyFinished(agency),
+        fatal: (failure) => this.#failStop(failure),
+        exited: (done, threadId) => void this.#workerExited(done, threadId),
       },
     );
     this.#links.add(link);
   }
 
-  /** Stops accepting, lets every worker finish, closes sockets and the file. */
+  /** Releases what the worker held; a worker that died holding the store's lock or sync fail-stops it. */
+  async #workerExited(link: WorkerLink, threadId: number): Promise<void> {
+    this.#links.delete(link);
+    if (link.agency) this.#central.releaseAgency(link.agency);
+    if (await this.#store!.threadExited(threadId)) return;
+    // A worker may have recorded a Done durably and died before saying so.
+    this.#coordinator!.drawIfComplete();
+  }
+
+  /** Stops accepting, lets every worker finish, closes sockets and the files. */
   async shutdown(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#server.close();
     this.logger.info('listener_closed', 'success');
-    this.#state.beginShutdown();
+    this.#coordinator?.stop();
+    this.#central.beginShutdown();
     const links = [...this.#links];
     for (const link of links) link.shutdown();
     const allExited = Promise.all(links.map((link) => link.exited));
@@ -155,13 +186,8 @@ export class Central {
         await link.kill();
       }
     }
-    if (this.#betsFd >= 0) {
-      for (const fd of [this.#betsFd, this.#indexFd]) {
-        fsyncSync(fd);
-        closeSync(fd);
-      }
-      this.#betsFd = this.#indexFd = -1;
-      this.logger.info('bets_file_closed', 'success', { path: this.config.betsFile });
-    }
+    // Let every exit handler run (a worker stopped mid-sync fail-stops the store).
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.#store && (await this.#store.close())) this.logger.info('bets_file_closed', 'success', { path: this.config.betsFile });
   }
 }

@@ -11,6 +11,8 @@ import { readSecretsFile } from '../common/auth.js';
 import { ConfigError, env, from, pick, toBool, toDurationMs, toInt, toLevel, toText, type Raw } from '../common/config.js';
 import type { Level } from '../common/logger.js';
 import { MAX_BATCH_FRAME } from '../protocol/index.js';
+import { describeRoster, parseAgencyIds, rosterOfCount, type Roster } from './roster.js';
+import { FAULT_VARIABLE, faultPlanFrom, type FaultPlan } from './storage/file/io.js';
 
 export const DEFAULT_CONFIG_PATH = 'server/config.ini';
 
@@ -22,7 +24,8 @@ export interface ServerConfig {
   readonly advertisedName: string;
   readonly listenBacklog: number;
   readonly logLevel: Level;
-  readonly agencies: number;
+  /** The agencies the draw waits for, sorted; empty: any agency is admitted and there is no draw. */
+  readonly roster: Roster;
   readonly betsFile: string;
   readonly maxConnections: number;
   readonly idleTimeoutMs: number;
@@ -32,6 +35,8 @@ export interface ServerConfig {
   /** Per-agency secrets; null runs unauthenticated. */
   readonly secrets: ReadonlyMap<number, string> | null;
   readonly secretsFile: string | null;
+  /** Tests only (LOTTERY_TEST_FAULT): the storage operation to fail. */
+  readonly fault: FaultPlan | null;
 }
 
 /** Flags as commander hands them over (strings, unvalidated). */
@@ -42,6 +47,7 @@ export interface ServerFlags {
   readonly listenBacklog?: string;
   readonly logLevel?: string;
   readonly agencies?: string;
+  readonly agencyIds?: string;
   readonly betsFile?: string;
   readonly maxConnections?: string;
   readonly idleTimeout?: string;
@@ -62,21 +68,64 @@ export function loadServerConfig(flags: ServerFlags): ServerConfig {
 
   const fsyncFlag = flags.fsync === false ? { key: '--no-fsync', value: 'false' } : undefined;
   const secretsRaw = pick(env('SERVER_SECRETS_FILE'), flag('secrets-file', flags.secretsFile));
+  const secrets = secretsRaw ? loadSecrets(secretsRaw) : null;
+  const agenciesGiven = pick(env('SERVER_AGENCIES'), flag('agencies', flags.agencies));
+  const idsRaw = pick(env('SERVER_AGENCY_IDS'), flag('agency-ids', flags.agencyIds));
   return {
     secretsFile: secretsRaw ? resolve(secretsRaw.value) : null,
-    secrets: secretsRaw ? loadSecrets(secretsRaw) : null,
+    secrets,
+    roster: chooseRoster(agenciesGiven, idsRaw, secretsRaw ? { raw: secretsRaw, ids: [...secrets!.keys()] } : null),
+    fault: toFaultPlan(env(FAULT_VARIABLE)),
     host: toText(setting('SERVER_HOST', '0.0.0.0', 'host', flags.host)),
     port: toInt(setting('SERVER_PORT', '12345', 'port', flags.port, true), 0, 65535),
     advertisedName: toText(setting('SERVER_IP', 'server', undefined, undefined, true)),
     listenBacklog: toInt(setting('SERVER_LISTEN_BACKLOG', '5', 'listen-backlog', flags.listenBacklog, true), 1, 65535),
     logLevel: toLevel(setting('LOGGING_LEVEL', 'INFO', 'log-level', flags.logLevel, true)),
-    agencies: toInt(setting('SERVER_AGENCIES', '5', 'agencies', flags.agencies), 0, 65535),
     betsFile: resolve(toText(setting('SERVER_BETS_FILE', './bets.csv', 'bets-file', flags.betsFile))),
     maxConnections: toInt(setting('SERVER_MAX_CONNECTIONS', '128', 'max-connections', flags.maxConnections), 1, 10000),
     idleTimeoutMs: toDurationMs(setting('SERVER_IDLE_TIMEOUT', '30s', 'idle-timeout', flags.idleTimeout)),
     maxFrameBytes: toInt(setting('SERVER_MAX_FRAME_BYTES', String(MAX_BATCH_FRAME), 'max-frame-bytes', flags.maxFrameBytes), 64, MAX_BATCH_FRAME),
     durable: toBool(pick(def('SERVER_FSYNC', 'true'), env('SERVER_FSYNC'), fsyncFlag)!),
   };
+}
+
+/**
+ * The roster: SERVER_AGENCY_IDS when given; else the secrets file's ids when
+ * SERVER_AGENCIES is not set; else 1..SERVER_AGENCIES. SERVER_AGENCIES, when
+ * set, must agree with a list; with secrets, every roster agency needs one.
+ */
+function chooseRoster(agenciesGiven: Raw | undefined, idsRaw: Raw | undefined, secrets: { raw: Raw; ids: number[] } | null): Roster {
+  const agenciesRaw = agenciesGiven ?? def('SERVER_AGENCIES', '5');
+  const count = toInt(agenciesRaw, 0, 65535);
+  const countGiven = agenciesGiven !== undefined;
+  let roster: Roster;
+  if (idsRaw) {
+    try {
+      roster = parseAgencyIds(idsRaw.value);
+    } catch (error) {
+      throw new ConfigError(idsRaw.key, (error as Error).message);
+    }
+    if (countGiven && count !== roster.length) {
+      throw new ConfigError(agenciesRaw.key, `is ${count}, but ${idsRaw.key} lists ${roster.length} agencies (${describeRoster(roster)})`);
+    }
+  } else if (secrets && !countGiven) {
+    roster = [...secrets.ids].sort((a, b) => a - b);
+  } else {
+    roster = rosterOfCount(count);
+  }
+  const unsecured = secrets ? roster.filter((id) => !secrets.ids.includes(id)) : [];
+  if (unsecured.length > 0) {
+    throw new ConfigError(secrets!.raw.key, `has no secret for expected agencies ${describeRoster(unsecured)}`);
+  }
+  return roster;
+}
+
+function toFaultPlan(raw: Raw | undefined): FaultPlan | null {
+  try {
+    return faultPlanFrom(raw?.value);
+  } catch (error) {
+    throw new ConfigError(FAULT_VARIABLE, (error as Error).message);
+  }
 }
 
 function loadSecrets(raw: Raw): Map<number, string> {

@@ -1,33 +1,72 @@
 /**
- * The coordinator runs the draw exactly once: in the worker of the agency
- * whose Done completes the expected set, or at start-up when a restart finds
- * every agency finished but no result on disk.
+ * The coordinator, on the accepting thread: it counts roster agencies as
+ * their Done becomes durable and runs the draw exactly once, when the last
+ * one has (or at start-up, when a restart finds every agency finished but no
+ * result on disk). The draw closes intake, makes every write durable, scans
+ * bets.csv and writes the result durably (the store's part), logs `sorteo`,
+ * and only then opens the barrier, so that no agency sees an answer before
+ * the log line. Being on the accepting thread, it never dies with a
+ * connection. A result that cannot be written (a full disk) is retried every
+ * second while agencies wait at the barrier; a failed sync fail-stops the
+ * central instead (the store's policy).
  */
 import type { Logger } from '../common/logger.js';
-import { findWinners } from './draw.js';
-import { withLock } from './mutex.js';
-import { DrawState, type SharedState } from './shared-state.js';
-import { writeWinners } from './storage/sidecars.js';
+import { DrawState, type CentralState } from './central-state.js';
+import type { Roster } from './roster.js';
+import type { FileStoreHost } from './storage/file/file-host.js';
+import { StoreFailed } from './storage/store.js';
 
-/**
- * Closes intake, reads the stored bets, writes the result durably, logs
- * `sorteo`, and only then opens the barrier, so that no agency can see an
- * answer before the log line. `fromWorker` is false on the main thread, which
- * must not block on the mutex (no worker exists then anyway).
- */
-export function runDraw(betsFile: string, state: SharedState, logger: Logger, fromWorker: boolean): void {
-  state.setDrawState(DrawState.Running);
-  try {
-    // Appends check the draw state under the lock: once we held it, none can follow.
-    if (fromWorker) withLock(state.slots, () => undefined);
-    const winners = findWinners(betsFile);
-    writeWinners(betsFile, winners);
-    let total = 0;
-    for (const documents of winners.values()) total += documents.length;
-    logger.info('sorteo', 'success', { agencies: state.finishedCount(), winners: total });
-    state.setDrawState(DrawState.Done);
-  } catch (error) {
-    logger.error('sorteo', 'fail', { error: (error as Error).message });
-    state.setDrawState(DrawState.Failed);
+const RETRY_MS = 1000;
+
+export class Coordinator {
+  #drawing: Promise<void> | null = null;
+  #stopped = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: FileStoreHost,
+    private readonly central: CentralState,
+    private readonly roster: Roster,
+    private readonly logger: Logger,
+  ) {}
+
+  /** A session recorded the agency's Done durably. */
+  agencyFinished(agency: number): void {
+    const expected = this.roster.length;
+    this.logger.info('agency_finished', 'success', { agency, finished: this.store.finishedCount(), expected });
+    this.drawIfComplete();
+  }
+
+  /** Starts the draw once every roster agency has finished (no-op otherwise, or when it runs or ran). */
+  drawIfComplete(): void {
+    if (this.#drawing || this.#stopped || this.roster.length === 0) return;
+    if (this.central.drawState() !== DrawState.Open || this.store.finishedCount() < this.roster.length) return;
+    this.#drawing = this.#draw();
+  }
+
+  /** Shutdown: a draw still retrying gives up (a restart runs it again). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+  }
+
+  async #draw(): Promise<void> {
+    this.central.setDrawState(DrawState.Running);
+    for (let attempt = 1; !this.#stopped; attempt++) {
+      let winners: Map<number, string[]>;
+      try {
+        winners = await this.store.draw();
+      } catch (error) {
+        if (error instanceof StoreFailed) return; // the central is stopping
+        this.logger.warning('draw_result', 'in_progress', { attempt, error: (error as Error).message, retry_in: `${RETRY_MS}ms` });
+        await new Promise((resolve) => (this.#retryTimer = setTimeout(resolve, RETRY_MS)));
+        continue;
+      }
+      let total = 0;
+      for (const documents of winners.values()) total += documents.length;
+      this.logger.info('sorteo', 'success', { agencies: this.roster.length, winners: total });
+      this.central.setDrawState(DrawState.Done);
+      return;
+    }
   }
 }

@@ -2,12 +2,15 @@
 /**
  * lottery-server: the central. A thin shell: parse flags, build the config,
  * start the Central, turn signals into a graceful shutdown. The only place
- * (with common/cli.ts) that calls process.exit.
+ * (with common/cli.ts) that calls process.exit: the Central is handed a way
+ * to end the process for its storage fail-stop.
  */
 import type { Command } from 'commander';
 import { buildConfig, parseFlags, runMain } from '../common/cli.js';
 import { Logger } from '../common/logger.js';
 import { Central } from './central.js';
+import { describeRoster } from './roster.js';
+import { LotteryMismatch } from './storage/file/file-host.js';
 import { DEFAULT_CONFIG_PATH, loadServerConfig, type ServerFlags } from './config.js';
 
 /** The command line, described when there is one to parse (see parseFlags). */
@@ -20,7 +23,8 @@ const describe = (Program: typeof Command): Command =>
     .option('-p, --port <port>', 'TCP port, 0 for any free one (SERVER_PORT, default 12345)')
     .option('--listen-backlog <n>', 'pending-connection queue length (SERVER_LISTEN_BACKLOG, default 5)')
     .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (LOGGING_LEVEL, default INFO)')
-    .option('--agencies <n>', 'agencies the draw waits for; 0 disables the draw (SERVER_AGENCIES, default 5)')
+    .option('--agencies <n>', 'agencies the draw waits for, ids 1..n; 0 admits any agency and disables the draw (SERVER_AGENCIES, default 5)')
+    .option('--agency-ids <list>', 'the agencies the draw waits for, e.g. 1-5,9; others are refused (SERVER_AGENCY_IDS; default: the secrets file\'s ids, else 1..SERVER_AGENCIES)')
     .option('--bets-file <path>', 'where bets are stored (SERVER_BETS_FILE, default ./bets.csv)')
     .option('--max-connections <n>', 'connections served at once; more are refused (SERVER_MAX_CONNECTIONS, default 128)')
     .option('--idle-timeout <duration>', 'drop a connection silent this long, e.g. 30s; 0 disables (SERVER_IDLE_TIMEOUT, default 30s)')
@@ -40,7 +44,8 @@ async function main(): Promise<number> {
     port: config.port,
     listen_backlog: config.listenBacklog,
     logging_level: config.logLevel,
-    agencies: config.agencies,
+    agencies: config.roster.length,
+    roster: describeRoster(config.roster),
     bets_file: config.betsFile,
     fsync: config.durable,
     max_connections: config.maxConnections,
@@ -52,12 +57,13 @@ async function main(): Promise<number> {
     logger.warning('auth', 'success', { mode: 'unauthenticated', detail: 'no agency secrets configured (SERVER_SECRETS_FILE); any client may speak for any agency' });
   }
 
-  const central = new Central(config, logger);
+  const central = new Central(config, logger, (code) => process.exit(code));
   try {
     await central.start();
   } catch (error) {
     logger.critical('startup', 'fail', { error: (error as Error).message });
-    return 1;
+    // Another lottery's files under this configuration is a configuration problem.
+    return error instanceof LotteryMismatch ? 2 : 1;
   }
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {

@@ -6,20 +6,29 @@
  *            --WinnersRequest--> waiting --draw--> answered
  *
  * Echo is answered in any state. Anything out of order, a skipped or repeated
- * batch sequence number, or a second Hello is a protocol error: the session
- * answers Error and the connection closes, with nothing stored from it.
+ * batch sequence number, a file position that goes backwards, or a second
+ * Hello is a protocol error: the session answers Error and the connection
+ * closes.
  *
  * Batches received together (one socket read) are checked and staged, then
- * written with one write, made durable with a single (group-committed) sync,
- * then logged and answered together, in order.
+ * written as one store write, made durable by the store's group commit, then
+ * logged and answered together, in order. A batch with an invalid bet is
+ * refused whole, and its file position is settled durably too, so that the
+ * agency's resume point stays exact. A write the store cannot make ends the
+ * session with ERR_STORAGE_UNAVAILABLE: the agency comes back and resumes
+ * from its durable ledger.
  */
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from '../common/logger.js';
 import {
+  BATCH_COUNT_OFFSET,
+  BATCH_POSITION_OFFSET,
+  BATCH_SEQ_OFFSET,
+  BodyReader,
+  decodeBetBatch,
   encodeBatchAck,
-  encodeChallenge,
-  NONCE_BYTES,
   encodeBatchRejected,
+  encodeChallenge,
   encodeEcho,
   encodeErrorReply,
   encodeWelcome,
@@ -28,11 +37,10 @@ import {
   errorCodeName,
   MessageType,
   NO_BET_INDEX,
+  NONCE_BYTES,
   PROTOCOL_VERSION,
-  validateBet,
   todayNumberUtc,
-  decodeBetBatch,
-  BodyReader,
+  validateBet,
   type Bet,
   type ClientMessage,
   type Done,
@@ -40,22 +48,19 @@ import {
   type Hello,
   type Proof,
 } from '../protocol/index.js';
-import { runDraw } from './coordinator.js';
-import { DRAW_STATE as DRAW_STATE_SLOT, DrawState, type SharedState } from './shared-state.js';
-import { StoreError, type BetFile } from './storage/bet-file.js';
+import { DRAW_STATE, DrawState, type CentralState } from './central-state.js';
 import { BatchLineWriter } from './storage/batch-lines.js';
 import { formatBetLines } from './storage/csv-line.js';
-import { readWinners, recordFinished } from './storage/sidecars.js';
+import { StoreClosed, StoreFailed, StoreUnavailable, type BetStore, type Ticket } from './storage/store.js';
 
 type Phase = 'greeting' | 'authenticating' | 'betting' | 'finished' | 'waiting' | 'answered' | 'closed';
 
 export interface SessionDeps {
-  readonly state: SharedState;
-  readonly betFile: BetFile;
+  readonly store: BetStore;
+  readonly central: CentralState;
   readonly logger: Logger;
-  readonly betsFile: string;
-  /** Agencies the draw waits for (0: no draw). */
-  readonly agencies: number;
+  /** A draw is configured (a roster): only roster agencies are admitted. */
+  readonly drawConfigured: boolean;
   /** Agency secrets; null when the central runs unauthenticated. */
   readonly secrets: ReadonlyMap<number, string> | null;
   readonly peer: string;
@@ -65,22 +70,30 @@ export interface SessionDeps {
   close(): void;
   /** Announces the agency this session speaks for. */
   claimed(agency: number): void;
+  /** The agency's Done is durable: the coordinator counts it. */
+  finished(agency: number): void;
 }
 
 /** A batch checked and turned into lines, not yet written. */
 interface Staged {
   readonly seq: number;
   readonly count: number;
-  /** End of its lines in the session's BatchLineWriter. */
-  readonly end: number;
+  /** The agency's file position after this batch. */
+  readonly position: number;
   /** Decoded bets, kept only for single-bet sessions (their bets are logged one by one). */
   readonly bets: readonly Bet[] | null;
 }
 
-/** A batch owed an answer: an ack once its write is durable, or a rejection, in arrival order. */
+interface Refusal {
+  readonly code: ErrorCode;
+  readonly betIndex: number;
+  readonly reason: string;
+}
+
+/** A batch owed an answer once its ticket is durable (an ack, or a refusal), in arrival order. */
 type Pending =
-  | { readonly seq: number; readonly writeSeq: number; readonly stored: number; readonly count: number; readonly bets: readonly Bet[] | null }
-  | { readonly seq: number; readonly count: number; readonly rejected: { readonly code: ErrorCode; readonly betIndex: number; readonly reason: string } };
+  | { readonly seq: number; readonly ticket: Ticket; readonly stored: number; readonly count: number; readonly bets: readonly Bet[] | null }
+  | { readonly seq: number; readonly ticket: Ticket | null; readonly count: number; readonly refused: Refusal };
 
 /** Staged lines are written once they reach this size, even mid-read. */
 const STAGE_LIMIT_BYTES = 32 * 1024;
@@ -104,6 +117,10 @@ export class Session {
   #agency = 0;
   #singleBet = false;
   #nextSeq = 0;
+  /** The agency's file position after the last batch received. */
+  #position = 0;
+  /** The agency's stored bets, counting every batch written. */
+  #stored = 0;
   #staged: Staged[] = [];
   #pending: Pending[] = [];
   #aborted = false;
@@ -176,20 +193,20 @@ export class Session {
    * durable, then logs every answer up to it in one write and sends them in one.
    */
   async #answerLoop(): Promise<void> {
-    const { logger, betFile } = this.deps;
+    const { logger } = this.deps;
     try {
-      while (this.#pending.length > 0) {
+      while (this.#pending.length > 0 && !this.closed) {
         const pending = this.#pending;
         this.#pending = [];
-        let newest = 0;
-        for (const p of pending) if ('writeSeq' in p) newest = p.writeSeq;
-        await betFile.durable(newest);
+        let newest: Ticket | null = null;
+        for (const p of pending) if (p.ticket !== null) newest = p.ticket;
+        if (newest !== null && !(await this.#durable(newest))) return;
         const answers: Buffer[] = [];
         const lines: string[] = [];
         const log = (line: string | null) => line !== null && lines.push(line);
         for (const p of pending) {
-          if ('rejected' in p) {
-            const { code, betIndex, reason } = p.rejected;
+          if ('refused' in p) {
+            const { code, betIndex, reason } = p.refused;
             log(logger.format('WARNING', 'apuesta_recibida', 'fail', { cantidad: p.count, agency: this.#agency, code: errorCodeName(code), reason }));
             answers.push(encodeBatchRejected({ type: MessageType.BatchRejected, seq: p.seq, code, betIndex, reason }));
             continue;
@@ -207,16 +224,24 @@ export class Session {
     }
   }
 
+  /** Waits for a ticket; false (and the session closed) when the store fail-stopped. */
+  async #durable(ticket: Ticket): Promise<boolean> {
+    try {
+      await this.deps.store.durable(ticket);
+      return true;
+    } catch (error) {
+      if (!(error instanceof StoreFailed)) throw error;
+      this.#storeFailed();
+      return false;
+    }
+  }
+
   /** Ends the session with an Error frame (connection-fatal) and a log line. */
-  fail(code: ErrorCode, message: string): void {
+  fail(code: ErrorCode, message: string, action = 'protocol_error'): void {
     if (this.closed) return;
     this.#writeStaged(); // batches that arrived before the fault are stored (an agency resumes past them)
-    this.deps.logger.warning('protocol_error', 'fail', {
-      agency: this.#agency,
-      ip: this.deps.peer,
-      code: errorCodeName(code),
-      error: message,
-    });
+    if (this.closed) return;
+    this.deps.logger.warning(action, 'fail', { agency: this.#agency, ip: this.deps.peer, code: errorCodeName(code), error: message });
     this.deps.send(encodeErrorReply({ type: MessageType.Error, code, message }));
     this.#close();
   }
@@ -225,6 +250,7 @@ export class Session {
   goodbye(reason: string): void {
     if (this.closed) return;
     this.#writeStaged();
+    if (this.closed) return;
     this.deps.logger.info('session_closed', 'success', { agency: this.#agency, ip: this.deps.peer, reason });
     this.deps.send(encodeErrorReply({ type: MessageType.Error, code: ErrorCode.ShuttingDown, message: reason }));
     this.#close();
@@ -238,7 +264,7 @@ export class Session {
   /**
    * The peer stopped sending. Close without waiting for acks still owed: a
    * peer that hung up cannot read them, and an agency that is still alive
-   * resumes from the stored count. (Their batches are written either way;
+   * resumes from its durable ledger. (Their batches are written either way;
    * only the acks are dropped.)
    */
   finish(): void {
@@ -255,6 +281,14 @@ export class Session {
     this.deps.close();
   }
 
+  /** The store fail-stopped: the central is ending; nothing more is answered. */
+  #storeFailed(): void {
+    if (this.closed) return;
+    this.#staged = [];
+    this.#pending = [];
+    this.#close();
+  }
+
   #echo(message: Echo): void {
     const payload = message.payload;
     // The logger keeps the line on one line; bytes that are not text are shown in hex.
@@ -268,7 +302,10 @@ export class Session {
     if (hello.version !== PROTOCOL_VERSION) {
       return this.fail(ErrorCode.UnsupportedVersion, `protocol version ${hello.version} is not supported (this central speaks ${PROTOCOL_VERSION})`);
     }
-    const { secrets } = this.deps;
+    const { secrets, store, drawConfigured } = this.deps;
+    if (drawConfigured && !store.expects(hello.agency)) {
+      return this.fail(ErrorCode.NotExpected, `agency ${hello.agency} is not on this lottery's roster`, 'session_refused');
+    }
     if (!secrets) return this.#admit(hello);
     if (!secrets.has(hello.agency)) return this.#authFailed(hello.agency, `agency ${hello.agency} has no secret at this central`);
     const nonce = (await loadAuth()).newNonce(NONCE_BYTES);
@@ -289,7 +326,7 @@ export class Session {
     if (!verifyProof(secret, hello.agency, hello.nonce, nonce, proof.mac)) {
       return this.#authFailed(hello.agency, `proof does not match the secret of agency ${hello.agency}`);
     }
-    this.#admit(hello);
+    return this.#admit(hello);
   }
 
   #authFailed(agency: number, reason: string): void {
@@ -297,22 +334,30 @@ export class Session {
     this.fail(ErrorCode.AuthFailed, 'authentication failed');
   }
 
-  /** The agency is who it says: claim its slot and tell it where its stored bets end. */
-  #admit(hello: Hello): void {
-    const { state } = this.deps;
-    if (!state.claimAgency(hello.agency)) {
+  /** The agency is who it says: claim its slot and tell it where its durable ledger stands. */
+  async #admit(hello: Hello): Promise<void> {
+    const { central, store } = this.deps;
+    if (!central.claimAgency(hello.agency)) {
       return this.fail(ErrorCode.AgencyBusy, `agency ${hello.agency} already has an open session`);
     }
     this.#agency = hello.agency;
     this.#singleBet = hello.singleBet;
-    this.#lineWriter = new BatchLineWriter(hello.agency);
     this.deps.claimed(hello.agency);
-    const finished = state.isFinished(hello.agency);
-    const drawDone = state.drawState() === DrawState.Done;
-    this.#phase = finished ? 'finished' : 'betting';
-    const stored = state.stored(hello.agency);
-    this.deps.logger.info('session_started', 'success', { agency: hello.agency, ip: this.deps.peer, stored: stored });
-    this.deps.send(encodeWelcome({ type: MessageType.Welcome, stored, finished, drawDone }));
+    let ledger;
+    try {
+      ledger = await store.ledger(hello.agency);
+    } catch (error) {
+      if (!(error instanceof StoreFailed)) throw error;
+      return this.#storeFailed();
+    }
+    if (this.closed) return;
+    this.#lineWriter = new BatchLineWriter(hello.agency);
+    this.#position = ledger.settled;
+    this.#stored = ledger.stored;
+    this.#phase = ledger.finished ? 'finished' : 'betting';
+    const drawDone = central.drawState() === DrawState.Done;
+    this.deps.logger.info('session_started', 'success', { agency: hello.agency, ip: this.deps.peer, stored: ledger.stored, settled: ledger.settled });
+    this.deps.send(encodeWelcome({ type: MessageType.Welcome, stored: ledger.stored, settled: ledger.settled, finished: ledger.finished, drawDone }));
   }
 
   /**
@@ -324,9 +369,16 @@ export class Session {
     if (this.closed) return;
     if (this.#unwelcomed()) return this.fail(ErrorCode.UnexpectedMessage, 'bet batch before a completed hello');
     if (this.#phase !== 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'bet batch after done');
-    const seq = body.readUInt32BE(0); // FrameDecoder guarantees the 6-byte minimum
+    // FrameDecoder guarantees the fixed part.
+    const seq = body.readUInt32BE(BATCH_SEQ_OFFSET);
+    const position = body.readUInt32BE(BATCH_POSITION_OFFSET);
+    const declared = body.readUInt16BE(BATCH_COUNT_OFFSET);
     if (seq !== this.#nextSeq) return this.fail(ErrorCode.BadSequence, `batch sequence ${seq} where ${this.#nextSeq} was expected`);
+    if (position < this.#position + Math.max(declared, 1)) {
+      return this.fail(ErrorCode.BadPosition, `batch ${seq} ends at record ${position}, which cannot hold ${declared} bets after record ${this.#position}`);
+    }
     this.#nextSeq++;
+    this.#position = position;
     const lines = this.#lineWriter!;
     let count = this.#singleBet ? -1 : lines.append(body, todayNumberUtc());
     let bets: readonly Bet[] | null = null;
@@ -335,17 +387,17 @@ export class Session {
       const batch = decodeBetBatch(new BodyReader(body)); // throws ProtocolError on bad structure
       for (let i = 0; i < batch.bets.length; i++) {
         const problem = validateBet(batch.bets[i]!);
-        if (problem) return this.#reject(seq, batch.bets.length, ErrorCode.InvalidBet, i, `bet ${i + 1}: ${problem}`);
+        if (problem) return this.#refuse(seq, batch.bets.length, position, { code: ErrorCode.InvalidBet, betIndex: i, reason: `bet ${i + 1}: ${problem}` });
       }
       lines.appendLines(formatBetLines(this.#agency, batch.bets));
       count = batch.bets.length;
       if (this.#singleBet) bets = batch.bets;
     }
-    this.#staged.push({ seq, count, end: lines.length, bets });
+    this.#staged.push({ seq, count, position, bets });
     if (lines.length >= STAGE_LIMIT_BYTES) this.#writeStaged();
   }
 
-  /** Writes every staged batch under one lock hold; a refused write rejects them all. */
+  /** Writes every staged batch as one store write. */
   #writeStaged(): void {
     const staged = this.#staged;
     if (staged.length === 0) return;
@@ -354,76 +406,90 @@ export class Session {
     let count = 0;
     for (const s of staged) count += s.count;
     try {
-      const { seq: writeSeq, storedBefore } = this.deps.betFile.append(this.#agency, lines.lines, staged.map((s) => s.end), count);
-      let stored = storedBefore;
+      const ticket = this.deps.store.append(this.#agency, lines.lines, count, staged[staged.length - 1]!.position);
       for (const s of staged) {
-        stored += s.count;
-        this.#pending.push({ seq: s.seq, writeSeq, stored, count: s.count, bets: s.bets });
+        this.#stored += s.count;
+        this.#pending.push({ seq: s.seq, ticket, stored: this.#stored, count: s.count, bets: s.bets });
       }
     } catch (error) {
-      const code = error instanceof StoreError ? error.code : ErrorCode.StorageFailure;
-      const reason = error instanceof StoreError ? error.message : `could not store the batch: ${(error as Error).message}`;
-      for (const s of staged) this.#pending.push({ seq: s.seq, count: s.count, rejected: { code, betIndex: NO_BET_INDEX, reason } });
+      this.#storeRefused(error, staged);
     } finally {
       lines.reset();
     }
   }
 
-  /** Refuses a batch whole; its answer follows those of the batches before it. */
-  #reject(seq: number, count: number, code: ErrorCode, betIndex: number, reason: string): void {
+  /** Refuses a batch whole, settling its position durably; its answer follows those of the batches before it. */
+  #refuse(seq: number, count: number, position: number, refusal: Refusal): void {
     this.#writeStaged();
-    this.#pending.push({ seq, count, rejected: { code, betIndex, reason } });
+    if (this.closed) return;
+    try {
+      this.#pending.push({ seq, count, ticket: this.deps.store.settle(this.#agency, position), refused: refusal });
+    } catch (error) {
+      this.#storeRefused(error, [{ seq, count, position, bets: null }], refusal);
+    }
   }
 
-  #done(done: Done): void {
+  /** What a store exception means for the batches it was about. */
+  #storeRefused(error: unknown, staged: readonly Staged[], refusal?: Refusal): void {
+    if (error instanceof StoreClosed) {
+      // The draw has begun: refused, not settled (nothing more is stored for anyone).
+      for (const s of staged) {
+        const reason = refusal?.reason ?? error.message;
+        this.#pending.push({ seq: s.seq, count: s.count, ticket: null, refused: { code: ErrorCode.DrawClosed, betIndex: refusal?.betIndex ?? NO_BET_INDEX, reason } });
+      }
+    } else if (error instanceof StoreUnavailable) {
+      this.fail(ErrorCode.StorageUnavailable, `${error.message}; reconnect and resume later`, 'storage_unavailable');
+    } else if (error instanceof StoreFailed) {
+      this.#storeFailed();
+    } else {
+      throw error;
+    }
+  }
+
+  async #done(done: Done): Promise<void> {
     if (this.#unwelcomed()) return this.fail(ErrorCode.UnexpectedMessage, 'done before a completed hello');
     if (this.#phase !== 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'second done');
-    const { state, logger, betsFile } = this.deps;
-    const stored = state.stored(this.#agency);
-    if (done.total !== stored) {
-      return this.fail(ErrorCode.CountMismatch, `agency says it sent ${done.total} bets, the central holds ${stored}`);
+    let outcome;
+    try {
+      outcome = await this.deps.store.finish(this.#agency, done.total);
+    } catch (error) {
+      return this.#storeRefused(error, []);
+    }
+    if (this.closed) return;
+    if (!outcome.ok) {
+      return this.fail(ErrorCode.CountMismatch, `agency says it sent ${done.total} bets, the central holds ${outcome.stored}`);
     }
     this.#phase = 'finished';
-    if (!state.markFinished(this.#agency)) return;
-    try {
-      recordFinished(betsFile, this.#agency);
-    } catch (error) {
-      logger.error('agency_finished', 'fail', { agency: this.#agency, error: (error as Error).message });
-    }
-    const finished = state.countFinished();
-    logger.info('agency_finished', 'success', { agency: this.#agency, bets: stored, finished: finished, expected: this.deps.agencies });
-    // The arrival that completes the expected set is the coordinator.
-    if (finished === this.deps.agencies) runDraw(betsFile, state, logger, true);
+    this.deps.finished(this.#agency);
   }
 
   async #winners(): Promise<void> {
     if (this.#unwelcomed()) return this.fail(ErrorCode.UnexpectedMessage, 'winners request before a completed hello');
     if (this.#phase === 'betting') return this.fail(ErrorCode.UnexpectedMessage, 'winners request before done');
     if (this.#phase !== 'finished') return this.fail(ErrorCode.UnexpectedMessage, 'second winners request');
-    if (this.deps.agencies === 0) return this.fail(ErrorCode.UnexpectedMessage, 'no draw is configured (SERVER_AGENCIES=0)');
+    if (!this.deps.drawConfigured) return this.fail(ErrorCode.UnexpectedMessage, 'no draw is configured (SERVER_AGENCIES=0)');
     this.#phase = 'waiting';
     const outcome = await this.#awaitDraw();
     if (outcome === 'aborted') return;
     if (outcome === 'shutdown') return this.goodbye('the central is shutting down before the draw');
-    if (outcome === 'failed') return this.fail(ErrorCode.StorageFailure, 'the draw failed; see the central logs');
-    const documents = readWinners(this.deps.betsFile, this.#agency) ?? [];
+    const documents = await this.deps.store.winners(this.#agency);
+    if (this.closed) return;
     this.deps.logger.info('winners_sent', 'success', { agency: this.#agency, winners: documents.length });
-    for (const page of encodeWinnersPages(documents)) this.deps.send(page);
+    for (const page of encodeWinnersPages([...documents])) this.deps.send(page);
     this.#phase = 'answered';
   }
 
   /** The barrier: parks without blocking the thread (Atomics.waitAsync), in slices. */
-  async #awaitDraw(): Promise<'done' | 'failed' | 'shutdown' | 'aborted'> {
-    const { state } = this.deps;
+  async #awaitDraw(): Promise<'done' | 'shutdown' | 'aborted'> {
+    const { central } = this.deps;
     for (;;) {
-      const draw = state.drawState();
+      const draw = central.drawState();
       if (draw === DrawState.Done) return 'done';
-      if (draw === DrawState.Failed) return 'failed';
-      if (state.isShuttingDown()) return 'shutdown';
+      if (central.isShuttingDown()) return 'shutdown';
       if (this.#aborted) return 'aborted';
       // Waits only while the slot still holds the value just read, so a draw
       // finishing in between is never missed; shutdown notifies this slot too.
-      const waiting = Atomics.waitAsync(state.slots, DRAW_STATE_SLOT, draw, WAIT_SLICE_MS);
+      const waiting = Atomics.waitAsync(central.slots, DRAW_STATE, draw, WAIT_SLICE_MS);
       // The timer is a second guarantee that the slice ends, whatever happens to the waiter.
       if (waiting.async) await Promise.race([waiting.value, sleep(WAIT_SLICE_MS)]);
     }

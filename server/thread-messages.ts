@@ -4,6 +4,8 @@
  * only moves bytes; the worker owns the protocol session.
  */
 import type { Level } from '../common/logger.js';
+import type { FileStoreInit } from './storage/file/file-host.js';
+import type { FatalStorageError } from './storage/store.js';
 
 export type MainToWorker =
   /** Bytes read from the socket (a transferred copy). */
@@ -23,13 +25,16 @@ export type WorkerToMain =
   /** Flush pending writes and close the connection. */
   | { readonly kind: 'close' }
   /** The session now speaks for this agency (for the main thread's logs). */
-  | { readonly kind: 'agency'; readonly agency: number };
+  | { readonly kind: 'agency'; readonly agency: number }
+  /** The agency's Done is durable: the coordinator counts it. */
+  | { readonly kind: 'finished'; readonly agency: number }
+  /** The store fail-stopped in this worker (files already cut back): end the process. */
+  | { readonly kind: 'fatal'; readonly failure: FatalStorageError };
 
 /** Settings a worker needs, passed in workerData. */
 export interface WorkerSettings {
-  readonly betsFile: string;
-  readonly agencies: number;
-  readonly durable: boolean;
+  /** A roster is configured, hence a draw: only its agencies are admitted. */
+  readonly drawConfigured: boolean;
   readonly maxFrameBytes: number;
   readonly idleTimeoutMs: number;
   readonly logLevel: Level;
@@ -38,13 +43,12 @@ export interface WorkerSettings {
 }
 
 export interface WorkerInit {
-  readonly state: SharedArrayBuffer;
+  /** CentralState's buffer: the barrier, shutdown, agency claims. */
+  readonly central: SharedArrayBuffer;
   /** This connection's InboundFlow counters. */
   readonly flow: SharedArrayBuffer;
-  /** bets.csv, opened O_APPEND by the main thread; descriptors are process-wide. */
-  readonly betsFd: number;
-  /** `<bets>.batches`, the batch index, opened O_APPEND likewise. */
-  readonly indexFd: number;
+  /** The store's shared state and descriptors (opened by the main thread; descriptors are process-wide). */
+  readonly store: FileStoreInit;
   readonly settings: WorkerSettings;
   readonly peer: string;
 }

@@ -10,7 +10,18 @@ import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../common/logger.js';
 import { HIGH_WATER, InboundFlow, LOW_WATER } from './flow.js';
+import type { FatalStorageError } from './storage/store.js';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './thread-messages.js';
+
+/** What the accepting thread does with a worker's news. */
+export interface LinkEvents {
+  /** The agency's Done is durable. */
+  finished(agency: number): void;
+  /** The worker's store fail-stopped. */
+  fatal(failure: FatalStorageError): void;
+  /** The worker has exited (normally or not). */
+  exited(link: WorkerLink, threadId: number): void;
+}
 
 /** After the worker asks to close, how long the peer gets to read the last bytes. */
 const LINGER_MS = 2000;
@@ -28,22 +39,22 @@ export class WorkerLink {
     private readonly socket: Socket,
     init: Omit<WorkerInit, 'flow'>,
     private readonly logger: Logger,
-    /** Called once the worker has exited (normally or not). */
-    private readonly onExit: (link: WorkerLink, threadId: number) => void,
+    private readonly events: LinkEvents,
   ) {
     this.#flow = new InboundFlow();
     const workerData: WorkerInit = { ...init, flow: this.#flow.buffer };
     this.worker = new Worker(WORKER_URL, { workerData, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (message: WorkerToMain) => this.#fromWorker(message));
+    // An uncaught error ends the worker, and with it the connection; its exit is then checked like any other.
     this.worker.on('error', (error) => {
-      this.logger.error('worker', 'fail', { connection: this.id, agency: this.#agency, error: error.message });
+      this.logger.error('worker', 'fail', { connection: this.id, agency: this.#agency, error: error.stack ?? error.message });
       socket.destroy();
     });
     const threadId = this.worker.threadId; // reads -1 once the worker has exited
     this.worker.once('exit', (code) => {
       this.logger.info('worker_stopped', 'success', { connection: this.id, agency: this.#agency, code });
-      this.onExit(this, threadId);
+      this.events.exited(this, threadId);
       if (!this.#socketClosed) socket.destroy();
     });
 
@@ -119,6 +130,12 @@ export class WorkerLink {
         return;
       case 'agency':
         this.#agency = message.agency;
+        return;
+      case 'finished':
+        this.events.finished(message.agency);
+        return;
+      case 'fatal':
+        this.events.fatal(message.failure);
         return;
     }
   }

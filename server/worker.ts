@@ -5,7 +5,7 @@
  * winners request parked at the barrier holds back anything sent after it;
  * hang-up and shutdown notices bypass the chain to release that wait.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { Logger } from '../common/logger.js';
 import {
   CLIENT_FRAME_LIMITS,
@@ -18,30 +18,29 @@ import {
   type ClientMessage,
   type FrameLimits,
 } from '../protocol/index.js';
-import { Session } from './session.js';
+import { CentralState } from './central-state.js';
 import { InboundFlow } from './flow.js';
-import { SharedState } from './shared-state.js';
-import { BetFile } from './storage/bet-file.js';
+import { Session } from './session.js';
+import { workerFileStore } from './storage/file/file-host.js';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './thread-messages.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const { settings } = init;
 const logger = new Logger(settings.logLevel);
-const state = new SharedState(init.state);
+const central = new CentralState(init.central);
 const flow = new InboundFlow(init.flow);
 
 function post(message: WorkerToMain, transfer?: ArrayBuffer[]): void {
   port.postMessage(message, transfer);
 }
 
-const betFile = new BetFile(init.betsFd, init.indexFd, state, settings.durable);
+const store = workerFileStore(init.store, threadId, logger, (failure) => post({ kind: 'fatal', failure }));
 const session = new Session({
-  state,
-  betFile,
+  store,
+  central,
   logger,
-  betsFile: settings.betsFile,
-  agencies: settings.agencies,
+  drawConfigured: settings.drawConfigured,
   secrets: settings.secrets,
   peer: init.peer,
   send: (bytes) => {
@@ -52,6 +51,7 @@ const session = new Session({
   },
   close: () => post({ kind: 'close' }),
   claimed: (agency) => post({ kind: 'agency', agency }),
+  finished: (agency) => post({ kind: 'finished', agency }),
 });
 
 const decoder = new FrameDecoder(limitsWithMaxFrame(settings.maxFrameBytes));
@@ -136,7 +136,8 @@ function onEnd(): void {
 
 async function exit(): Promise<void> {
   clearTimeout(idleTimer);
-  await betFile.quiesce();
+  // Leaving mid-sync would leave SYNCER held, which the main thread must treat as a failed sync.
+  await store.quiesce();
   // The main thread releases the agency's claim when it sees this worker exit,
   // so that a crashed worker releases it too.
   process.exit(0);
@@ -145,6 +146,7 @@ async function exit(): Promise<void> {
 let queue: Promise<void> = Promise.resolve();
 function enqueue(task: () => void | Promise<void>): void {
   queue = queue.then(task).catch((error: unknown) => {
+    // Never silent: logged, and the connection ends with an Error frame.
     logger.error('worker', 'fail', { ip: init.peer, agency: session.agency, error: String((error as Error)?.stack ?? error) });
     session.fail(ErrorCode.StorageFailure, 'internal error in the central');
   });

@@ -10,7 +10,16 @@
  * formatBetLines quotes it. A differential test holds the fast path to
  * never accepting more than the slow path, and to writing the same bytes.
  */
-import { BIRTHDATE_BYTES, daysInMonth, MAX_BET_NUMBER, MAX_DOCUMENT_DIGITS, MAX_NAME_BYTES, OLDEST_BIRTH_YEAR } from '../../protocol/index.js';
+import {
+  BATCH_BETS_OFFSET,
+  BATCH_COUNT_OFFSET,
+  BIRTHDATE_BYTES,
+  daysInMonth,
+  MAX_BET_NUMBER,
+  MAX_DOCUMENT_DIGITS,
+  MAX_NAME_BYTES,
+  OLDEST_BIRTH_YEAR,
+} from '../../protocol/index.js';
 
 const COMMA = 0x2c;
 const QUOTE = 0x22;
@@ -19,8 +28,6 @@ const SPACE = 0x20;
 const DASH = 0x2d;
 const ZERO = 0x30;
 const NINE = 0x39;
-/** First byte of a bet in a BetBatch body: after u32 seq and u16 count. */
-const BETS_START = 6;
 
 /**
  * Turns batch bodies into lines, one batch after another into one buffer, so
@@ -67,7 +74,7 @@ export class BatchLineWriter {
     const end = this.#write(body, today);
     if (end < 0) return -1;
     this.#length = end;
-    return body.readUInt16BE(4);
+    return body.readUInt16BE(BATCH_COUNT_OFFSET);
   }
 
   #ensure(extra: number): void {
@@ -79,8 +86,8 @@ export class BatchLineWriter {
 
   /** Writes the lines after the current ones; returns where they end, or -1. */
   #write(body: Buffer, today: number): number {
-    if (body.length < BETS_START) return -1;
-    const count = body.readUInt16BE(4);
+    if (body.length < BATCH_BETS_OFFSET) return -1;
+    const count = body.readUInt16BE(BATCH_COUNT_OFFSET);
     if (count === 0) return -1;
     // A line is at most its bet's bytes, with a name's quotes doubled and two
     // more around each name, plus the agency prefix and separators.
@@ -88,7 +95,7 @@ export class BatchLineWriter {
     const out = this.#out;
     const prefix = this.#prefix;
     const size = body.length;
-    let at = BETS_START;
+    let at = BATCH_BETS_OFFSET;
     let o = this.#length;
     for (let i = 0; i < count; i++) {
       for (let p = 0; p < prefix.length; p++) out[o++] = prefix[p]!;

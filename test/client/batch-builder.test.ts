@@ -11,24 +11,26 @@ const hex = (b: Buffer) => b.toString('hex');
 
 const TODAY = '2026-11-23';
 
-/** The reference: toRow's bets, cut by count and by 8 kB, through the generic codec. */
+/** The reference: toRow's bets, cut by count and by 8 kB, through the generic codec; record i is position i + 1. */
 function reference(records: string[][], maxBets: number): Buffer {
   const frames: Buffer[] = [];
   let batch: Bet[] = [];
   let bytes = 0;
+  let position = 0;
   const close = () => {
-    if (batch.length > 0) frames.push(encodeBetBatch({ type: MessageType.BetBatch, seq: frames.length, bets: batch }));
+    if (batch.length > 0) frames.push(encodeBetBatch({ type: MessageType.BetBatch, seq: frames.length, position, bets: batch }));
     batch = [];
     bytes = 0;
   };
-  for (const record of records) {
+  records.forEach((record, i) => {
     const row = toRow(record, 1, TODAY);
-    if (!('bet' in row)) continue;
+    if (!('bet' in row)) return;
     if (bytes + betSize(row.bet) > MAX_BATCH_BETS_BYTES) close();
     batch.push(row.bet);
     bytes += betSize(row.bet);
+    position = i + 1;
     if (batch.length === maxBets) close();
-  }
+  });
   close();
   return Buffer.concat(frames);
 }
@@ -47,7 +49,7 @@ function build(records: string[][], maxBets: number, takeEvery = Infinity): { by
     counts.push(...taken.counts);
   };
   const accepted = records.map((record, i) => {
-    const ok = builder.addFields(record, TODAY);
+    const ok = builder.addFields(record, TODAY, i + 1);
     if ((i + 1) % takeEvery === 0) take();
     return ok;
   });
@@ -68,8 +70,8 @@ t.test('byte fixture: two bets, one batch', async (t) => {
   t.equal(
     hex(bytes),
     hex(fromHex([
-      '03 00000039', // BetBatch, body 57 bytes
-      '00000000 0002', // seq 0, 2 bets
+      '03 0000003d', // BetBatch, body 61 bytes
+      '00000000 00000002 0002', // seq 0, ends at the file's record 2, 2 bets
       '03 416e61 05 5065c3b161 08 3330393034343635 313939392d30332d3137 1d96', // Ana, Peña (ñ = c3 b1), doc, date, 7574
       '02 4c69 02 5775 01 37 323030302d30312d3031 0000', // trimmed " Li ", Wu, 7, date, 0
     ].join(' '))),
@@ -94,7 +96,7 @@ t.test('invalid records write nothing and are reported as not accepted', async (
   ];
   const { bytes, accepted } = build([good, ...bad, good], 100);
   t.same(accepted, [true, ...bad.map(() => false), true]);
-  t.equal(hex(bytes), hex(reference([good, good], 100)));
+  t.equal(hex(bytes), hex(reference([good, ...bad, good], 100)), 'the two good bets, the batch ending at the last record');
 });
 
 t.test('cuts batches at maxAmount and before a bet that would pass 8 kB', async (t) => {

@@ -1,5 +1,6 @@
-// FileBatches: a real file in, batches out; skipping resumes after exactly the
-// valid bets the central holds, and invalid rows are reported with their line.
+// FileBatches: a real file in, batches out, each stamped with the record of its
+// last bet; skipping resumes after exactly the records the central has settled,
+// and invalid rows are reported with their line.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,15 +24,24 @@ const path = join(dir, 'agency.csv');
 writeFileSync(path, LINES.join('\r\n') + '\r\n');
 
 /** Every batch the file gives, decoded, and the invalid rows it reported. */
-async function drain(skip: number, maxBets: number, room = 1000): Promise<{ batches: string[][]; invalid: InvalidRow[]; records: number }> {
+async function drain(
+  skip: number,
+  maxBets: number,
+  room = 1000,
+): Promise<{ batches: string[][]; positions: number[]; invalid: InvalidRow[]; records: number }> {
   const invalid: InvalidRow[] = [];
   const file = new FileBatches(path, maxBets, skip, undefined, (row) => invalid.push(row));
   const decoder = new FrameDecoder(CLIENT_FRAME_LIMITS);
   const batches: string[][] = [];
+  const positions: number[] = [];
   const take = () => {
     const taken = file.builder.take();
     if (!taken) return;
-    for (const frame of decoder.push(taken.bytes)) batches.push(decodeBetBatch(new BodyReader(frame.body)).bets.map((b) => b.document));
+    for (const frame of decoder.push(taken.bytes)) {
+      const batch = decodeBetBatch(new BodyReader(frame.body));
+      batches.push(batch.bets.map((b) => b.document));
+      positions.push(batch.position);
+    }
   };
   do {
     while (file.encode(room)) take();
@@ -40,22 +50,25 @@ async function drain(skip: number, maxBets: number, room = 1000): Promise<{ batc
   take();
   file.close();
   t.ok(file.ended);
-  return { batches, invalid, records: file.records };
+  return { batches, positions, invalid, records: file.records };
 }
 
 t.test('all valid bets in batches of maxBets; invalid rows reported with their line', async (t) => {
-  const { batches, invalid, records } = await drain(0, 2);
+  const { batches, positions, invalid, records } = await drain(0, 2);
   t.same(batches, [['1', '3'], ['4', '6']]);
+  t.same(positions, [4, 7], 'each batch ends at the record (line) of its last bet');
   t.same(invalid.map((r) => r.line), [2, 6]);
   t.match(invalid[0]!.error, /document/);
   t.equal(records, 7, 'every line counted, the blank one too');
 });
 
-t.test('skip counts valid bets only; invalid rows before the resume point are still reported', async (t) => {
-  const { batches, invalid } = await drain(2, 10);
-  t.same(batches, [['4', '6']], 'resumes after Ana and Luis');
-  t.same(invalid.map((r) => r.line), [2, 6]);
-  t.same((await drain(4, 10)).batches, [], 'everything already stored: nothing to send');
+t.test('skip counts records, valid or not: the resume point is exact whatever was refused', async (t) => {
+  const { batches, positions, invalid } = await drain(4, 10);
+  t.same(batches, [['4', '6']], 'resumes after line 4 (Luis)');
+  t.same(positions, [7]);
+  t.same(invalid.map((r) => r.line), [6], 'rows in the settled part are not reported again');
+  t.same((await drain(2, 10)).batches, [['3', '4', '6']], 'a resume inside invalid rows goes on with the next record');
+  t.same((await drain(7, 10)).batches, [], 'every record settled: nothing to send');
 });
 
 t.test('encode stops once `room` batches are closed, and goes on from there', async (t) => {

@@ -313,8 +313,10 @@ export function spawnNode(t: Test, name: string, script: string, args: readonly 
 // server
 
 export interface ServerOptions {
-  /** SERVER_AGENCIES (via --agencies). Default 5. */
+  /** SERVER_AGENCIES (via --agencies): the roster 1..n. Default 5. */
   readonly agencies?: number;
+  /** SERVER_AGENCY_IDS (via --agency-ids), e.g. '7' or '1-3,9': the roster, instead of `agencies`. */
+  readonly agencyIds?: string;
   /** Where bets go; default `<dir>/bets.csv`. */
   readonly betsFile?: string;
   /** Working directory; default a fresh directory under the test's testdir. */
@@ -354,7 +356,7 @@ export async function startServer(t: Test, opts: ServerOptions = {}): Promise<Se
   const args = [
     '--host', '127.0.0.1',
     '--port', String(opts.port ?? 0),
-    '--agencies', String(opts.agencies ?? 5),
+    ...(opts.agencyIds === undefined ? ['--agencies', String(opts.agencies ?? 5)] : ['--agency-ids', opts.agencyIds]),
     '--bets-file', betsFile,
     ...(opts.config ? ['--config', opts.config] : []),
     ...(opts.args ?? []),

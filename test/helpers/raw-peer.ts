@@ -8,12 +8,14 @@
  * builder, never with the project's encoders: a hostile peer must be able to
  * say things our encoders refuse to.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import type { Test } from 'tap';
 import {
+  CLIENT_FRAME_LIMITS,
   decodeMessage,
   FrameDecoder,
   SERVER_FRAME_LIMITS,
+  type ClientMessage,
   type Frame,
   type ServerMessage,
 } from '../../protocol/index.js';
@@ -27,18 +29,26 @@ export interface RawBet {
   readonly number: number;
 }
 
+/** More bets than any frame holds: the default batch positions never collide. */
+const MAX_BETS_PER_FRAME = 1000;
+
 /** Hand-made client frames (see docs/protocol.md). */
 export const frames = {
   hello(agency: number, opts: { version?: number; flags?: number } = {}): Buffer {
     return new Bytes()
-      .u16(opts.version ?? 1) // version
+      .u16(opts.version ?? 2) // version
       .u16(agency) // agency
       .u8(opts.flags ?? 0) // flags: bit 0 single bet
       .fill(16, 0xab) // nonce
       .frame(0x01);
   },
-  betBatch(seq: number, bets: readonly RawBet[]): Buffer {
-    const b = new Bytes().u32(seq).u16(bets.length);
+  /**
+   * `position`: the agency file's record of the batch's last bet. The default
+   * spaces batches MAX_BETS_PER_FRAME records apart, which suits a session
+   * whose Welcome said `settled: 0`; a test that resumes passes its own.
+   */
+  betBatch(seq: number, bets: readonly RawBet[], position = (seq + 1) * MAX_BETS_PER_FRAME): Buffer {
+    const b = new Bytes().u32(seq).u32(position).u16(bets.length);
     for (const bet of bets) {
       b.str8(bet.first).str8(bet.last).str8(bet.document).utf8(bet.birthdate).u16(bet.number);
     }
@@ -234,4 +244,36 @@ export class RawPeer {
   #notify(): void {
     for (const watcher of [...this.#watchers]) watcher();
   }
+}
+
+/** A fake central on 127.0.0.1 that answers each client message as a script says (null: no answer). */
+export interface ScriptedCentral {
+  readonly port: number;
+  /** Every message received, in order, over all connections. */
+  readonly received: ClientMessage[];
+}
+
+export async function scriptedCentral(t: Test, answer: (message: ClientMessage) => Buffer | null): Promise<ScriptedCentral> {
+  const received: ClientMessage[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const decoder = new FrameDecoder(CLIENT_FRAME_LIMITS);
+    socket.on('data', (chunk: Buffer) => {
+      for (const frame of decoder.push(chunk)) {
+        const message = decodeMessage(frame) as ClientMessage;
+        received.push(message);
+        const reply = answer(message);
+        if (reply) socket.write(reply);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  return { port: (server.address() as { port: number }).port, received };
 }

@@ -170,6 +170,23 @@ export function betKey(agency: number, bet: Bet): BetKey {
   return [String(agency), bet.firstName, bet.lastName, bet.document, bet.birthdate, String(bet.number)].join('\u001f');
 }
 
+/**
+ * Agencies whose Done the central journaled (`<bets>.journal`: a 64-byte
+ * header, then 32-byte entries; kind 3 is "finished", agency is u16 at 2).
+ * Read independently of server/storage; torn or unreadable entries are skipped.
+ */
+export function journaledFinished(betsFile: string): Set<number> {
+  const finished = new Set<number>();
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(`${betsFile}.journal`);
+  } catch {
+    return finished;
+  }
+  for (let at = 64; at + 32 <= bytes.length; at += 32) if (bytes[at] === 3) finished.add(bytes.readUInt16BE(at + 2));
+  return finished;
+}
+
 /** Size of a file, 0 when it does not exist (yet). */
 export function fileSize(path: string): number {
   try {
@@ -391,8 +408,9 @@ export function helloFrame(agency: number, nonce: Buffer, opts: { version?: numb
   return encodeHello({ type: MessageType.Hello, version: opts.version ?? PROTOCOL_VERSION, agency, singleBet: opts.singleBet ?? false, nonce });
 }
 
-export function batchFrame(seq: number, bets: readonly Bet[]): Buffer {
-  return encodeBetBatch({ type: MessageType.BetBatch, seq, bets: [...bets] });
+/** A BetBatch; `position` is the agency file's record of its last bet (every row a bet: the bets sent so far). */
+export function batchFrame(seq: number, bets: readonly Bet[], position: number): Buffer {
+  return encodeBetBatch({ type: MessageType.BetBatch, seq, position, bets: [...bets] });
 }
 
 export function doneFrame(total: number): Buffer {
@@ -434,17 +452,18 @@ export async function welcomeWithRetry(port: number, agency: number, opts: { sec
 }
 
 /**
- * Sends `bets` in batches of `size`, all at once (pipelined, seq from 0),
- * then reads one BatchAck per batch; resolves with the agency's stored total.
+ * Sends `bets`, the agency's file after the Welcome's settled records (every
+ * row a bet), in batches of `size`, all at once (pipelined, seq from 0), then
+ * reads one BatchAck per batch; resolves with the agency's stored total.
  */
-export async function streamBets(peer: RawPeer, bets: readonly Bet[], size: number, stored: number): Promise<number> {
+export async function streamBets(peer: RawPeer, bets: readonly Bet[], size: number, welcome: { stored: number; settled: number }): Promise<number> {
   let seq = 0;
-  let total = stored;
+  let total = welcome.stored;
   const outstanding: number[] = [];
   for (let i = 0; i < bets.length; i += size) {
     const batch = bets.slice(i, i + size);
     outstanding.push(batch.length);
-    await peer.write(batchFrame(seq++, batch));
+    await peer.write(batchFrame(seq++, batch, welcome.settled + i + batch.length));
   }
   for (let i = 0; i < outstanding.length; i++) {
     const reply = await peer.next();

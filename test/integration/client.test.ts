@@ -1,14 +1,18 @@
 /**
  * The agency's own behaviours against a real central: single-bet mode from
  * the environment, invalid rows in its file (reported by line, not sent, the
- * run goes on; --strict stops), and a central that cannot be reached.
+ * run goes on; --strict stops), a central that cannot be reached, an agency
+ * the roster does not expect, and (against a scripted central) refused batches.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { encodeBatchRejected, encodeWelcome, encodeWinners, ErrorCode, MessageType } from '../../protocol/index.js';
+import { scriptedCentral } from '../helpers/raw-peer.js';
 import {
   assertLogShape,
   closedPort,
+  delay,
   findLogs,
   readStoredBets,
   runClient,
@@ -22,7 +26,7 @@ import {
 const SINGLE = { NOMBRE: 'Santiago Lionel', APELLIDO: 'Lorca', DOCUMENTO: '30904465', NACIMIENTO: '1999-03-17', NUMERO: '7574' };
 
 t.test('single-bet mode', async (t) => {
-  const server = await startServer(t, { agencies: 1 });
+  const server = await startServer(t, { agencyIds: '7' });
   const run = await runClient(t, { id: 7, port: server.port, env: SINGLE });
   t.equal(run.code, 0, 'client exits 0', { stdout: run.stdout, stderr: run.stderr });
   t.ok(
@@ -66,7 +70,7 @@ t.test('invalid rows in the bets file', async (t) => {
       '',
     ].join('\r\n'),
   );
-  const server = await startServer(t, { agencies: 1 });
+  const server = await startServer(t, { agencyIds: '4' });
   const run = await runClient(t, { id: 4, port: server.port, dataFile: file, batch: 2 });
   t.equal(run.code, 0, 'the run goes on and exits 0', { stdout: run.stdout, stderr: run.stderr });
   const invalid = findLogs(run.logs, 'invalid_bet', 'fail');
@@ -82,7 +86,7 @@ t.test('invalid rows in the bets file', async (t) => {
   assertLogShape(t, run.lines, 'client');
 
   // --strict: stop at the first invalid row, exit 1.
-  const strictServer = await startServer(t, { agencies: 1 });
+  const strictServer = await startServer(t, { agencyIds: '4' });
   const strict = await runClient(t, { id: 4, port: strictServer.port, dataFile: file, batch: 2, args: ['--strict'] });
   t.equal(strict.code, 1, '--strict exits 1');
   t.same(findLogs(strict.logs, 'invalid_bet', 'fail').map((l) => l.fields['line']), ['3'], '--strict stops at the first invalid row (line 3)');
@@ -115,29 +119,58 @@ t.test('server unreachable', async (t) => {
   assertLogShape(t, run.lines, 'client');
 });
 
-t.test('a client whose batches the central rejects (bets after the draw)', async (t) => {
+t.test('an agency that is not on the roster is refused, stores nothing, and does not count', async (t) => {
   const dir = workDir(t, 'data');
   const first = join(dir, 'agency-1.csv');
-  const late = join(dir, 'agency-2.csv');
+  const stranger = join(dir, 'agency-999.csv');
   writeFileSync(first, 'Ana,Gómez,30111222,1990-05-17,7574\n');
-  writeFileSync(late, Array.from({ length: 9 }, (_, i) => `Tarde,Pérez,4000000${i},1990-05-17,7574`).join('\n') + '\n');
-  const server = await startServer(t, { agencies: 1 });
-  const ok = await runClient(t, { id: 1, port: server.port, dataFile: first });
-  t.equal(ok.code, 0, 'the only expected agency finishes; the draw runs');
-  await server.waitForLine(/action: sorteo \| result: success/);
+  writeFileSync(stranger, '');
+  const server = await startServer(t, { agencies: 2 });
+  const run = await runClient(t, { id: 999, port: server.port, dataFile: stranger });
+  t.equal(run.code, 1, 'the stranger exits 1', { stdout: run.stdout });
+  t.match(findLogs(run.logs, 'agency', 'fail')[0]?.fields['error'], /ERR_NOT_EXPECTED/, 'and says why');
+  const refused = findLogs(server.logs(), 'session_refused', 'fail');
+  t.equal(refused.length, 1, 'the central logs one session_refused line');
+  t.match(refused[0]?.fields, { code: 'ERR_NOT_EXPECTED' }, 'with the stable code');
+  t.equal(findLogs(server.logs(), 'agency_finished').length, 0, 'it does not count as finished');
 
-  const run = await runClient(t, { id: 2, port: server.port, dataFile: late, batch: 4 });
+  // Agency 1 finishing is not enough: the draw still waits for agency 2.
+  const one = startClient(t, { id: 1, port: server.port, dataFile: first });
+  await server.waitForLog((l) => l.action === 'agency_finished' && l.fields['agency'] === '1', 'agency 1 finished');
+  await delay(300);
+  t.equal(findLogs(server.logs(), 'sorteo').length, 0, 'no draw before agency 2');
+  const two = await runClient(t, { id: 2, port: server.port, dataFile: stranger });
+  t.equal(two.code, 0, 'agency 2 finishes');
+  t.equal((await finishClient(one)).code, 0, 'agency 1 gets its answer');
+  t.equal(findLogs(server.logs(), 'sorteo', 'success').length, 1, 'one draw, once both expected agencies finished');
+  t.equal(readStoredBets(server.betsFile).keys.length, 1, 'only agency 1\'s bet is stored');
+  t.equal(await server.stop(), 0, 'server exits 0');
+  assertLogShape(t, server.lines(), 'server');
+});
+
+t.test('a client whose batches the central refuses reports them and exits 1', async (t) => {
+  // The central refuses batches only for reasons a real agency cannot produce
+  // (its own check matches the central's), so a scripted central plays that part.
+  const dir = workDir(t, 'data');
+  const file = join(dir, 'agency-3.csv');
+  writeFileSync(file, Array.from({ length: 9 }, (_, i) => `Tarde,Pérez,4000000${i},1990-05-17,7574`).join('\n') + '\n');
+  const central = await scriptedCentral(t, (m) => {
+    if (m.type === MessageType.Hello) return encodeWelcome({ type: MessageType.Welcome, stored: 0, settled: 0, finished: false, drawDone: false });
+    if (m.type === MessageType.BetBatch) {
+      return encodeBatchRejected({ type: MessageType.BatchRejected, seq: m.seq, code: ErrorCode.InvalidBet, betIndex: 0, reason: 'refused by the script' });
+    }
+    if (m.type === MessageType.WinnersRequest) return encodeWinners({ type: MessageType.Winners, last: true, documents: [] });
+    return null;
+  });
+  const run = await runClient(t, { id: 3, port: central.port, dataFile: file, batch: 4 });
   const rejected = findLogs(run.logs, 'batch_rejected', 'fail');
-  t.equal(rejected.length, 3, 'each rejected batch is reported (4 + 4 + 1 bets)');
-  t.ok(rejected.every((l) => l.fields['code'] === 'ERR_DRAW_CLOSED'), 'with the code the central gave');
+  t.equal(rejected.length, 3, 'each refused batch is reported (4 + 4 + 1 bets)');
+  t.ok(rejected.every((l) => l.fields['code'] === 'ERR_INVALID_BET'), 'with the code the central gave');
   t.match(findLogs(run.logs, 'bets_summary')[0]?.fields, { sent: '0', rejected: '9' }, 'the summary counts 9 rejected bets');
-  t.equal(findLogs(server.logs(), 'apuesta_recibida', 'fail').length, 3, 'the server logs apuesta_recibida | result: fail per batch');
-  t.equal(readStoredBets(server.betsFile).keys.length, 1, 'nothing of them is stored');
+  t.same(central.received.filter((m) => m.type === MessageType.Done).map((m) => m.type === MessageType.Done && m.total), [0], 'Done carries the 0 bets acknowledged');
   // Contract: exit code 1 means a runtime failure, "rejected data" included.
   t.equal(run.code, 1, 'exits 1: its data was rejected', { stdout: run.stdout });
   assertLogShape(t, run.lines, 'client');
-  t.equal(await server.stop(), 0, 'server exits 0');
-  assertLogShape(t, server.lines(), 'server');
 });
 
 t.test('SIGTERM while the client retries an unreachable central', async (t) => {

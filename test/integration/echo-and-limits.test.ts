@@ -16,7 +16,7 @@ const received = (msg: string) => (l: LogLine) =>
   l.action === 'receive_message' && l.result === 'success' && l.fields['ip'] === '127.0.0.1' && l.fields['msg'] === msg;
 
 t.test('echo', async (t) => {
-  const server = await startServer(t, { agencies: 1 });
+  const server = await startServer(t, { agencyIds: '1,7' });
 
   await t.test('before hello: the identical frame comes back', async (t) => {
     const peer = await RawPeer.open(t, server.port);
@@ -127,9 +127,9 @@ t.test('connection limit', async (t) => {
 
 t.test('frame size limit (SERVER_MAX_FRAME_BYTES)', async (t) => {
   const LIMIT = 256;
-  const server = await startServer(t, { agencies: 1, env: { SERVER_MAX_FRAME_BYTES: String(LIMIT) } });
+  const server = await startServer(t, { agencyIds: '5', env: { SERVER_MAX_FRAME_BYTES: String(LIMIT) } });
   const bets = (extra: number) =>
-    [60, 60, 41 + extra].map((n, i) => ({ first: 'A'.repeat(n), last: 'Lopez', document: `3011122${i}`, birthdate: '1990-05-17', number: 1 }));
+    [60, 60, 37 + extra].map((n, i) => ({ first: 'A'.repeat(n), last: 'Lopez', document: `3011122${i}`, birthdate: '1990-05-17', number: 1 }));
 
   const peer = await RawPeer.open(t, server.port);
   await peer.write(frames.hello(5));

@@ -26,9 +26,12 @@ import {
   type ServerHandle,
 } from '../helpers/processes.js';
 import { frames, RawPeer, type RawBet } from '../helpers/raw-peer.js';
+import { welcomeWithRetry } from '../helpers/reliability.js';
 
 const IDLE_TIMEOUT_MS = 2000;
 const WINNERS = [2, 1, 0];
+/** The agencies of the hostile sessions below. */
+const HOSTILE = [102, 103, 104, 106, 108, 109, 110, 111, 113];
 
 const bet = (last: string, over: Partial<RawBet> = {}): RawBet => ({
   first: 'Ana',
@@ -65,7 +68,8 @@ const protocolError = (code: string, agency?: number) => (l: LogLine) =>
 
 t.test('hostile peers while honest agencies run', async (t) => {
   const files = await generateData(t, workDir(t, 'data'), { agencies: 3, bets: 1500, winners: WINNERS, seed: 31337 });
-  const server = await startServer(t, { agencies: 3, env: { SERVER_IDLE_TIMEOUT: `${IDLE_TIMEOUT_MS}ms` } });
+  // The roster holds the hostile sessions' agencies too (others are refused at Hello); they say Done at the end.
+  const server = await startServer(t, { agencyIds: `1-3,${HOSTILE.join(',')}`, env: { SERVER_IDLE_TIMEOUT: `${IDLE_TIMEOUT_MS}ms` } });
   const { port } = server;
   // Two honest agencies stream (and then wait at the barrier) while the peers misbehave.
   const honest = [1, 2].map((id) => startClient(t, { id, port, dataFile: files[id - 1]!, batch: 5, loopAmount: 20 }));
@@ -222,8 +226,8 @@ t.test('hostile peers while honest agencies run', async (t) => {
 
     const version = await RawPeer.open(t, port);
     await expectLog(server, protocolError('ERR_UNSUPPORTED_VERSION'), 'ERR_UNSUPPORTED_VERSION', async () => {
-      await version.write(frames.hello(112, { version: 2 }));
-      expectError(t, await version.next(), ErrorCode.UnsupportedVersion, 'hello version 2');
+      await version.write(frames.hello(112, { version: 1 }));
+      expectError(t, await version.next(), ErrorCode.UnsupportedVersion, 'hello version 1 (agencies from before exact resume)');
     });
     await version.waitClosed();
 
@@ -247,6 +251,7 @@ t.test('hostile peers while honest agencies run', async (t) => {
     t.equal((await utf8.next()).type, MessageType.Welcome, 'welcomed');
     const badName = new Bytes()
       .u32(0) // seq
+      .u32(1) // position
       .u16(1) // count
       .u8(2).raw('c3 28') // firstName: a cut two-byte sequence
       .str8('SinCierre') // lastName
@@ -261,7 +266,15 @@ t.test('hostile peers while honest agencies run', async (t) => {
     await utf8.waitClosed();
   });
 
-  // The last honest agency comes in after all of that; the draw must still be right.
+  // The hostile agencies finish (Done with what the central holds), then the last honest one
+  // comes in after all of that; the draw must still be right.
+  for (const agency of HOSTILE) {
+    const { peer, welcome } = await welcomeWithRetry(port, agency);
+    await peer.write(frames.done(welcome.stored));
+    await server.waitForLog((l) => l.action === 'agency_finished' && l.fields['agency'] === String(agency), `agency ${agency} finished`);
+    peer.destroy();
+  }
+  t.equal(findLogs(server.logs(), 'sorteo').length, 0, 'no draw while an expected agency is missing');
   const last = startClient(t, { id: 3, port, dataFile: files[2]!, batch: 5, loopAmount: 20 });
   const runs = await Promise.all([...honest, last].map((c) => finishClient(c)));
   runs.forEach((run, i) => {

@@ -102,7 +102,7 @@ function betsOfSize(bytes: number): Bet[] {
 
 t.test('BetBatch at the 8 kB limit', async (t) => {
   t.equal(MAX_BATCH_FRAME, 8192);
-  t.equal(BATCH_OVERHEAD, HEADER_SIZE + 4 + 2);
+  t.equal(BATCH_OVERHEAD, HEADER_SIZE + 4 + 4 + 2);
 
   t.test('a batch whose frame is exactly 8192 bytes is accepted', async (t) => {
     const bets = betsOfSize(MAX_BATCH_BETS_BYTES);
@@ -111,15 +111,15 @@ t.test('BetBatch at the 8 kB limit', async (t) => {
       MAX_BATCH_BETS_BYTES,
     );
     for (const b of bets) t.equal(validateBet(b, TODAY), null);
-    const frame = encodeMessage({ type: MessageType.BetBatch, seq: 9, bets });
+    const frame = encodeMessage({ type: MessageType.BetBatch, seq: 9, position: 40, bets });
     t.equal(frame.length, 8192);
     t.equal(frame.readUInt32BE(1), MAX_BATCH_FRAME - HEADER_SIZE);
     const frames = new FrameDecoder(CLIENT_FRAME_LIMITS).push(frame);
-    t.same(decodeMessage(frames[0]!), { type: MessageType.BetBatch, seq: 9, bets });
+    t.same(decodeMessage(frames[0]!), { type: MessageType.BetBatch, seq: 9, position: 40, bets });
   });
 
   t.test('one byte more is refused at the header', async (t) => {
-    const frame = encodeMessage({ type: MessageType.BetBatch, seq: 9, bets: betsOfSize(MAX_BATCH_BETS_BYTES + 1) });
+    const frame = encodeMessage({ type: MessageType.BetBatch, seq: 9, position: 40, bets: betsOfSize(MAX_BATCH_BETS_BYTES + 1) });
     t.equal(frame.length, 8193);
     const decoder = new FrameDecoder(CLIENT_FRAME_LIMITS);
     t.throws(() => decoder.push(frame.subarray(0, HEADER_SIZE)), { code: ErrorCode.FrameTooLarge });
@@ -137,7 +137,7 @@ t.test('BetBatch at the 8 kB limit', async (t) => {
     const small: Bet = { firstName: 'A', lastName: 'B', document: '1', birthdate: '2000-01-01', number: 0 };
     const count = Math.floor(MAX_BATCH_BETS_BYTES / betSize(small));
     const bets = Array.from({ length: count }, (_, i) => ({ ...small, number: i % 10000 }));
-    const frame = encodeMessage({ type: MessageType.BetBatch, seq: 0, bets });
+    const frame = encodeMessage({ type: MessageType.BetBatch, seq: 0, position: count, bets });
     t.ok(frame.length <= MAX_BATCH_FRAME);
     const decoded = decodeMessage(new FrameDecoder(CLIENT_FRAME_LIMITS).push(frame)[0]!);
     t.equal(decoded.type === MessageType.BetBatch && decoded.bets.length, count);

@@ -224,10 +224,10 @@ t.test('body shorter than the type needs is refused at the header', async (t) =>
   const cases: [string, FrameLimits, number, number][] = [
     ['Hello of 20', CLIENT_FRAME_LIMITS, 0x01, 20],
     ['Proof of 31', CLIENT_FRAME_LIMITS, 0x02, 31],
-    ['BetBatch of 5', CLIENT_FRAME_LIMITS, 0x03, 5],
+    ['BetBatch of 9', CLIENT_FRAME_LIMITS, 0x03, 9],
     ['Done of 3', CLIENT_FRAME_LIMITS, 0x04, 3],
     ['Challenge of 15', SERVER_FRAME_LIMITS, 0x81, 15],
-    ['Welcome of 4', SERVER_FRAME_LIMITS, 0x82, 4],
+    ['Welcome of 8', SERVER_FRAME_LIMITS, 0x82, 8],
     ['BatchAck of 7', SERVER_FRAME_LIMITS, 0x83, 7],
     ['BatchRejected of 9', SERVER_FRAME_LIMITS, 0x84, 9],
     ['Winners of 4', SERVER_FRAME_LIMITS, 0x85, 4],
@@ -246,6 +246,7 @@ t.test('truncated field inside a body', async (t) => {
         CLIENT_FRAME_LIMITS,
         new Bytes()
           .u32(0) //         seq
+          .u32(9) //         position
           .u16(1) //         count
           .u8(50) //         first name length: 50...
           .utf8('Ana') //    ...but only 3 bytes in the body
@@ -260,6 +261,7 @@ t.test('truncated field inside a body', async (t) => {
         CLIENT_FRAME_LIMITS,
         new Bytes()
           .u32(0) //                  seq
+          .u32(9) //                  position
           .u16(2) //                  count: 2...
           .str8('Ana') //             bet 0 first name
           .str8('Paz') //             last name
@@ -277,6 +279,7 @@ t.test('truncated field inside a body', async (t) => {
         CLIENT_FRAME_LIMITS,
         new Bytes()
           .u32(0) //                  seq
+          .u32(9) //                  position
           .u16(1) //                  count
           .str8('Ana') //             first name
           .str8('Paz') //             last name
@@ -334,6 +337,7 @@ t.test('invalid UTF-8', async (t) => {
   const badName = (raw: string) =>
     new Bytes()
       .u32(0) //                   seq
+      .u32(9) //                   position
       .u16(1) //                   count
       .u8(raw.replace(/\s/g, '').length / 2) // first name length
       .raw(raw) //                 first name bytes
@@ -357,6 +361,7 @@ t.test('invalid UTF-8', async (t) => {
         CLIENT_FRAME_LIMITS,
         new Bytes()
           .u32(0) //                   seq
+          .u32(9) //                   position
           .u16(1) //                   count
           .str8('Ana') //              first name
           .str8('Paz') //              last name
@@ -417,6 +422,7 @@ t.test('field value out of range', async (t) => {
         CLIENT_FRAME_LIMITS,
         new Bytes()
           .u32(0) //     seq
+          .u32(9) //     position
           .u16(0) //     count: 0
           .frame(0x03),
       ),
@@ -431,6 +437,7 @@ t.test('field value out of range', async (t) => {
           SERVER_FRAME_LIMITS,
           new Bytes()
             .u32(0) //       stored
+            .u32(0) //       settled
             .u8(flags) //    flags
             .frame(0x82),
         ),
@@ -499,6 +506,7 @@ t.test('trailing bytes after the last field', async (t) => {
         CLIENT_FRAME_LIMITS,
         new Bytes()
           .u32(0) //                 seq
+          .u32(9) //                 position
           .u16(1) //                 count: 1
           .str8('Ana') //            first name
           .str8('Paz') //            last name

@@ -59,7 +59,7 @@ const echo = fc.uint8Array({ maxLength: 300 }).map((a) => ({ type: MessageType.E
 const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
   fc.record({ type: fc.constant(MessageType.Hello), version: u16, agency: fc.integer({ min: 1, max: 0xffff }), singleBet: fc.boolean(), nonce: bytes(16) }),
   fc.record({ type: fc.constant(MessageType.Proof), mac: bytes(32) }),
-  fc.record({ type: fc.constant(MessageType.BetBatch), seq: u32, bets }),
+  fc.record({ type: fc.constant(MessageType.BetBatch), seq: u32, position: u32, bets }),
   fc.record({ type: fc.constant(MessageType.Done), total: u32 }),
   fc.constant({ type: MessageType.WinnersRequest } as const),
   echo,
@@ -67,7 +67,7 @@ const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
 
 const serverMessage: fc.Arbitrary<ServerMessage> = fc.oneof(
   fc.record({ type: fc.constant(MessageType.Challenge), nonce: bytes(16) }),
-  fc.record({ type: fc.constant(MessageType.Welcome), stored: u32, finished: fc.boolean(), drawDone: fc.boolean() }),
+  fc.record({ type: fc.constant(MessageType.Welcome), stored: u32, settled: u32, finished: fc.boolean(), drawDone: fc.boolean() }),
   fc.record({ type: fc.constant(MessageType.BatchAck), seq: u32, stored: u32 }),
   fc.record({ type: fc.constant(MessageType.BatchRejected), seq: u32, code: errorCode, betIndex: u16, reason: text }),
   fc.record({ type: fc.constant(MessageType.Winners), last: fc.boolean(), documents: fc.array(digits(1, 10), { maxLength: 60 }) }),

@@ -35,12 +35,12 @@ const fixtures: Fixture[] = [
   {
     name: 'Hello',
     limits: CLIENT_FRAME_LIMITS,
-    message: { type: MessageType.Hello, version: 1, agency: 7, singleBet: false, nonce: NONCE },
+    message: { type: MessageType.Hello, version: 2, agency: 7, singleBet: false, nonce: NONCE },
     // Literal bytes, to check the builder itself too (this is the Hello of docs/protocol.md).
     bytes: Buffer.from([
       0x01, //                  type: Hello
       0x00, 0x00, 0x00, 0x15, // body length: 21
-      0x00, 0x01, //            version: 1
+      0x00, 0x02, //            version: 2
       0x00, 0x07, //            agency: 7
       0x00, //                  flags: none
       0x00, 0x01, 0x02, 0x03, // nonce[0..3]
@@ -74,6 +74,7 @@ const fixtures: Fixture[] = [
     message: {
       type: MessageType.BetBatch,
       seq: 0,
+      position: 3,
       bets: [
         { firstName: 'José María', lastName: 'Muñoz', document: '30904465', birthdate: '1999-03-17', number: 7574 },
         { firstName: 'Santiago Lionel', lastName: 'Lorca', document: '30904466', birthdate: '2000-01-01', number: 2201 },
@@ -81,6 +82,7 @@ const fixtures: Fixture[] = [
     },
     bytes: new Bytes()
       .u32(0) //                                       seq: 0
+      .u32(3) //                                       position: the file's 3rd record (one row before was not a bet)
       .u16(2) //                                       count: 2
       // bet 0
       .u8(12) //                                       first name length: 12 bytes for 10 characters
@@ -138,18 +140,20 @@ const fixtures: Fixture[] = [
   {
     name: 'Welcome, draw done',
     limits: SERVER_FRAME_LIMITS,
-    message: { type: MessageType.Welcome, stored: 120, finished: false, drawDone: true },
+    message: { type: MessageType.Welcome, stored: 120, settled: 131, finished: false, drawDone: true },
     bytes: new Bytes()
       .u32(120) //            stored bets
+      .u32(131) //            settled: records of the file handled (stored or refused)
       .u8(0b10) //            flags: draw done
       .frame(0x82), //        type Welcome
   },
   {
     name: 'Welcome, finished and draw done',
     limits: SERVER_FRAME_LIMITS,
-    message: { type: MessageType.Welcome, stored: 0xffffffff, finished: true, drawDone: true },
+    message: { type: MessageType.Welcome, stored: 0xffffffff, settled: 0xffffffff, finished: true, drawDone: true },
     bytes: new Bytes()
       .u32(0xffffffff) //     stored bets
+      .u32(0xffffffff) //     settled records
       .u8(0b11) //            flags: finished | draw done
       .frame(0x82), //        type Welcome
   },
@@ -234,7 +238,7 @@ t.test('every message type has a fixture', async (t) => {
 
 t.test('the builder writes the same Hello as the literal bytes', async (t) => {
   const built = new Bytes()
-    .u16(1) //     version
+    .u16(2) //     version
     .u16(7) //     agency
     .u8(0) //      flags
     .raw(NONCE) // nonce

@@ -10,10 +10,9 @@
  * End state: the input multiset exactly, the right winners, one sorteo.
  * Fast default: reference dataset, 16 kills; LOTTERY_SOAK=1: 44 kills on more data.
  */
-import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { delay, finishClient, findLogs, startClient, startServer, workDir, type ClientRun, type Proc } from '../helpers/processes.js';
-import { assertExactEnd, chooseSeed, dumpTails, fileSize, loadDataset, progressOf, Rng, SOAK } from '../helpers/reliability.js';
+import { assertExactEnd, chooseSeed, dumpTails, fileSize, journaledFinished, loadDataset, progressOf, Rng, SOAK } from '../helpers/reliability.js';
 
 const SCHEDULED_KILLS = SOAK ? 44 : 16;
 const RUN_LIMIT_MS = SOAK ? 1_200_000 : 200_000;
@@ -21,11 +20,7 @@ const RUN_LIMIT_MS = SOAK ? 1_200_000 : 200_000;
 t.setTimeout(RUN_LIMIT_MS + 120_000);
 
 function finishedCount(betsFile: string): number {
-  try {
-    return new Set(readFileSync(`${betsFile}.finished`, 'utf8').split('\n').filter((l) => /^\d+$/.test(l))).size;
-  } catch {
-    return 0;
-  }
+  return journaledFinished(betsFile).size;
 }
 
 t.test('SIGKILL agencies at random moments and start them again: end state exact', async (t) => {

@@ -94,7 +94,7 @@ t.test('with a secrets file: every bypass is refused, logged, and stores nothing
       const { nonce: serverNonce } = await challenged(peer, 2, nonce);
       // Agency 1's secret over agency 2's id, and over its own id (a Proof made for another Hello).
       await peer.write(proofFrame(computeProof(SECRETS[1]!, signedAs, nonce, serverNonce)));
-      await peer.write(batchFrame(0, [BET]));
+      await peer.write(batchFrame(0, [BET], 1));
       await refused(t, peer, [ErrorCode.AuthFailed], `Hello as 2, Proof with 1's secret signed as ${signedAs}`);
       authFails++;
     }
@@ -122,13 +122,13 @@ t.test('with a secrets file: every bypass is refused, logged, and stores nothing
     t.equal(second.type, MessageType.Challenge, 'the replayed Hello gets a challenge');
     if (second.type === MessageType.Challenge) t.notOk(second.nonce.equals(first.nonce), 'with a fresh server nonce');
     await replay.write(proof);
-    await replay.write(batchFrame(0, [BET]));
+    await replay.write(batchFrame(0, [BET], 1));
     await refused(t, replay, [ErrorCode.AuthFailed], 'replayed Proof');
     authFails++;
 
     // Replay blasted at once: Hello, Proof, a batch, Done.
     const blast = await RawPeer.open(t, server.port);
-    await blast.write(Buffer.concat([hello, proof, batchFrame(0, [BET]), doneFrame(1)]));
+    await blast.write(Buffer.concat([hello, proof, batchFrame(0, [BET], 1), doneFrame(1)]));
     const challenge = await blast.next();
     t.equal(challenge.type, MessageType.Challenge, 'the blasted replay gets a challenge first');
     await refused(t, blast, [ErrorCode.AuthFailed], 'blasted replay');
@@ -137,15 +137,15 @@ t.test('with a secrets file: every bypass is refused, logged, and stores nothing
 
   await t.test('no handshake at all', async (t) => {
     const cases: { what: string; send: (nonce: Buffer) => Buffer[]; challenge: boolean; code: number }[] = [
-      { what: 'BetBatch straight after connecting', send: () => [batchFrame(0, [BET])], challenge: false, code: ErrorCode.UnexpectedMessage },
+      { what: 'BetBatch straight after connecting', send: () => [batchFrame(0, [BET], 1)], challenge: false, code: ErrorCode.UnexpectedMessage },
       { what: 'Done straight after connecting', send: () => [doneFrame(0)], challenge: false, code: ErrorCode.UnexpectedMessage },
       { what: 'WinnersRequest straight after connecting', send: () => [winnersRequestFrame()], challenge: false, code: ErrorCode.UnexpectedMessage },
       { what: 'a Proof without a Hello', send: () => [proofFrame(randomBytes(32))], challenge: false, code: ErrorCode.UnexpectedMessage },
-      { what: 'Hello then BetBatch without the Proof', send: (n) => [helloFrame(1, n), batchFrame(0, [BET])], challenge: true, code: ErrorCode.UnexpectedMessage },
+      { what: 'Hello then BetBatch without the Proof', send: (n) => [helloFrame(1, n), batchFrame(0, [BET], 1)], challenge: true, code: ErrorCode.UnexpectedMessage },
       { what: 'Hello then Done without the Proof', send: (n) => [helloFrame(1, n), doneFrame(0)], challenge: true, code: ErrorCode.UnexpectedMessage },
       { what: 'Hello then WinnersRequest without the Proof', send: (n) => [helloFrame(2, n), winnersRequestFrame()], challenge: true, code: ErrorCode.UnexpectedMessage },
       { what: 'Hello then a second Hello instead of the Proof', send: (n) => [helloFrame(1, n), helloFrame(1, n)], challenge: true, code: ErrorCode.UnexpectedMessage },
-      { what: 'Hello of an agency with no secret', send: (n) => [helloFrame(9, n), batchFrame(0, [BET])], challenge: false, code: ErrorCode.AuthFailed },
+      { what: 'Hello of an agency the roster does not expect', send: (n) => [helloFrame(9, n), batchFrame(0, [BET], 1)], challenge: false, code: ErrorCode.NotExpected },
     ];
     for (const c of cases) {
       const peer = await RawPeer.open(t, server.port);
@@ -154,7 +154,7 @@ t.test('with a secrets file: every bypass is refused, logged, and stores nothing
       if (c.challenge) t.equal((await peer.next()).type, MessageType.Challenge, `${c.what}: the Hello is challenged`);
       await refused(t, peer, [c.code], c.what);
       if (c.code === ErrorCode.AuthFailed) authFails++;
-      else unexpected++;
+      else if (c.code === ErrorCode.UnexpectedMessage) unexpected++;
     }
   });
 

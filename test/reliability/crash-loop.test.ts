@@ -37,7 +37,7 @@ import {
   type Proc,
   type ServerHandle,
 } from '../helpers/processes.js';
-import { assertExactEnd, chooseSeed, dumpTails, fileSize, loadDataset, progressOf, Rng, SOAK } from '../helpers/reliability.js';
+import { assertExactEnd, chooseSeed, dumpTails, fileSize, journaledFinished, loadDataset, progressOf, Rng, SOAK } from '../helpers/reliability.js';
 
 const SCHEDULED_BYTE_KILLS = SOAK ? 24 : 6;
 const SCHEDULED_END_KILLS = SOAK ? 4 : 2;
@@ -49,11 +49,7 @@ t.setTimeout(RUN_LIMIT_MS + 120_000);
 type Trigger = { readonly kind: 'bytes'; readonly at: number } | { readonly kind: 'finished'; readonly at: number };
 
 function finishedCount(betsFile: string): number {
-  try {
-    return new Set(readFileSync(`${betsFile}.finished`, 'utf8').split('\n').filter((l) => /^\d+$/.test(l))).size;
-  } catch {
-    return 0;
-  }
+  return journaledFinished(betsFile).size;
 }
 
 t.test('SIGKILL the central at random moments: agencies resume, end state exact, one draw', async (t) => {

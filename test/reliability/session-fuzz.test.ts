@@ -4,12 +4,16 @@
  * Each generated scenario is one to four concurrent connections, each a
  * random script of steps: Hello (right or wrong version, single-bet flag),
  * Proof without a challenge, BetBatch with the right / a repeated / a skipped
- * sequence number and sometimes an invalid bet, malformed batches (bad UTF-8,
+ * sequence number or a file position that goes backwards, and sometimes an
+ * invalid bet, with invalid rows of the agency's file skipped in between (so
+ * positions jump), malformed batches (bad UTF-8,
  * a count that does not match), bursts of pipelined batches, Done with the
  * right or a wrong total, WinnersRequest, Echo, garbage (unknown type,
  * oversized header, agency 0), a valid batch followed by garbage in the same
  * write, a batch cut short followed by FIN, an abrupt reset, a reconnect
- * (the Welcome must say exactly how many of the agency's bets are stored),
+ * (the Welcome must say exactly how many of the agency's bets are stored, and
+ * a settled position no earlier than the last batch answered and no later
+ * than the last batch sent; the script then resumes from it),
  * and a second connection for an agency that already has one (ERR_AGENCY_BUSY).
  *
  * A model of the session state machine (docs/protocol.md, server/session.ts)
@@ -47,7 +51,7 @@ t.setTimeout(SOAK ? 1_800_000 : 240_000);
 type Step =
   | { readonly k: 'hello'; readonly badVersion: boolean; readonly single: boolean }
   | { readonly k: 'proof' }
-  | { readonly k: 'batch'; readonly seq: 'next' | 'repeat' | 'skip'; readonly n: number; readonly invalid: number | null }
+  | { readonly k: 'batch'; readonly seq: 'next' | 'repeat' | 'skip' | 'backwards'; readonly n: number; readonly invalid: number | null }
   | { readonly k: 'malformed'; readonly kind: 'utf8' | 'count-more' | 'count-less' | 'count-zero' }
   | { readonly k: 'burst'; readonly n: number }
   | { readonly k: 'done'; readonly delta: number }
@@ -68,7 +72,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     weight: 12,
     arbitrary: fc.record({
       k: fc.constant('batch' as const),
-      seq: fc.constantFrom('next' as const, 'next' as const, 'next' as const, 'next' as const, 'repeat' as const, 'skip' as const),
+      seq: fc.constantFrom('next' as const, 'next' as const, 'next' as const, 'next' as const, 'repeat' as const, 'skip' as const, 'backwards' as const),
       n: fc.integer({ min: 1, max: 6 }),
       invalid: fc.option(fc.integer({ min: 0, max: 60 }), { freq: 4 }),
     }),
@@ -111,6 +115,10 @@ interface BatchRecord {
 }
 interface AgencyModel {
   stored: number;
+  /** The position of the last batch answered (acked or rejected): the central has settled at least this far. */
+  settled: number;
+  /** The highest position of any batch that may have been stored. */
+  maxSent: number;
   finished: boolean;
   readonly batches: BatchRecord[];
 }
@@ -157,7 +165,7 @@ function describe(m: ServerMessage): string {
     case MessageType.Error: return `Error ${errorCodeName(m.code)} (${m.message})`;
     case MessageType.BatchAck: return `BatchAck(seq ${m.seq}, stored ${m.stored})`;
     case MessageType.BatchRejected: return `BatchRejected(seq ${m.seq}, ${errorCodeName(m.code)})`;
-    case MessageType.Welcome: return `Welcome(stored ${m.stored}, finished ${m.finished})`;
+    case MessageType.Welcome: return `Welcome(stored ${m.stored}, settled ${m.settled}, finished ${m.finished})`;
     default: return `message 0x${m.type.toString(16)}`;
   }
 }
@@ -173,6 +181,8 @@ class Conn {
   peer: RawPeer | null = null;
   phase: Phase = 'closed';
   nextSeq = 0;
+  /** The file position of the last batch this session sent (from the Welcome's settled). */
+  position = 0;
   readonly trace: string[] = [];
   readonly agency = nextAgency++;
 
@@ -180,7 +190,7 @@ class Conn {
     private readonly port: number,
     private readonly rng: Rng,
   ) {
-    model.set(this.agency, { stored: 0, finished: false, batches: [] });
+    model.set(this.agency, { stored: 0, settled: 0, maxSent: 0, finished: false, batches: [] });
   }
 
   get m(): AgencyModel {
@@ -240,32 +250,38 @@ class Conn {
   }
 
   async hello(badVersion: boolean, single: boolean): Promise<void> {
-    await this.send(frames.hello(this.agency, { version: badVersion ? 2 : 1, flags: single ? 1 : 0 }), `Hello(v${badVersion ? 2 : 1}${single ? ', single' : ''})`);
+    const version = badVersion ? 1 : 2;
+    await this.send(frames.hello(this.agency, { version, flags: single ? 1 : 0 }), `Hello(v${version}${single ? ', single' : ''})`);
     if (this.phase !== 'greeting') return this.expectError(ErrorCode.UnexpectedMessage, 'a second Hello');
-    if (badVersion) return this.expectError(ErrorCode.UnsupportedVersion, 'Hello version 2');
+    if (badVersion) return this.expectError(ErrorCode.UnsupportedVersion, 'Hello version 1');
     await this.welcomed(await this.next('Hello'), 'Hello');
   }
 
   async welcomed(m: ServerMessage, what: string): Promise<void> {
     if (m.type !== MessageType.Welcome) this.fail(`${what}: expected Welcome, got ${describe(m)}`);
-    this.checkWelcome(m.stored, m.finished, what);
+    this.checkWelcome(m.stored, m.settled, m.finished, what);
     this.phase = m.finished ? 'finished' : 'betting';
+    this.position = m.settled;
   }
 
-  checkWelcome(stored: number, finished: boolean, what: string): void {
+  checkWelcome(stored: number, settled: number, finished: boolean, what: string): void {
     const m = this.m;
     // A batch the central never answered may or may not be stored; the Welcome settles it (and the file check judges it).
     const unanswered = m.batches.filter((b) => b.fate === 'unanswered' || b.fate === 'dropped').reduce((n, b) => n + b.keys.length, 0);
     if (stored < m.stored || stored > m.stored + unanswered) this.fail(`${what}: Welcome says ${stored} stored, the model has ${m.stored} acknowledged (+${unanswered} unanswered)`);
+    if (settled < m.settled || settled > m.maxSent) this.fail(`${what}: Welcome says settled ${settled}, the model has ${m.settled}..${m.maxSent}`);
     m.stored = stored;
+    m.settled = settled;
     if (finished !== m.finished) this.fail(`${what}: Welcome says finished=${finished}, the model says ${m.finished}`);
   }
 
   /** A batch frame with `bets`; returns the reply the model expects handled. */
-  async batch(seqKind: 'next' | 'repeat' | 'skip', bets: RawBet[], invalidAt: number | null): Promise<void> {
-    const seq = seqKind === 'next' ? this.nextSeq : seqKind === 'repeat' ? (this.nextSeq > 0 ? this.nextSeq - 1 : 7) : this.nextSeq + 1 + this.rng.int(0, 3);
+  async batch(seqKind: 'next' | 'repeat' | 'skip' | 'backwards', bets: RawBet[], invalidAt: number | null): Promise<void> {
+    const seq = seqKind === 'next' || seqKind === 'backwards' ? this.nextSeq : seqKind === 'repeat' ? (this.nextSeq > 0 ? this.nextSeq - 1 : 7) : this.nextSeq + 1 + this.rng.int(0, 3);
+    // Rows of the file that are not bets may lie between two batches: the position jumps over them.
+    const position = seqKind === 'backwards' ? this.position + bets.length - 1 - this.rng.int(0, 2) : this.nextPosition(bets.length);
     const keys = bets.map((b) => keyOf(this.agency, b));
-    await this.send(frames.betBatch(seq, bets), `BetBatch(seq ${seq}, ${bets.length}${invalidAt === null ? '' : `, invalid #${invalidAt}`})`);
+    await this.send(frames.betBatch(seq, bets, Math.max(0, position)), `BetBatch(seq ${seq}, position ${position}, ${bets.length}${invalidAt === null ? '' : `, invalid #${invalidAt}`})`);
     if (this.phase === 'greeting') {
       this.record(keys, 'refused', 'batch before Hello');
       return this.expectError(ErrorCode.UnexpectedMessage, 'a batch before Hello');
@@ -278,13 +294,20 @@ class Conn {
       this.record(keys, 'refused', `batch with seq ${seq} where ${this.nextSeq} was expected`);
       return this.expectError(ErrorCode.BadSequence, `a batch with seq ${seq}`);
     }
+    if (seqKind === 'backwards') {
+      this.record(keys, 'refused', `batch ending at ${position}, which cannot hold ${bets.length} bets after ${this.position}`);
+      return this.expectError(ErrorCode.BadPosition, `a batch whose position goes backwards`);
+    }
     this.nextSeq++;
+    this.sent(position);
     const reply = await this.next(`batch ${seq}`);
     if (invalidAt !== null) {
       this.record(keys, 'rejected', 'batch with an invalid bet');
       if (reply.type !== MessageType.BatchRejected || reply.seq !== seq || reply.code !== ErrorCode.InvalidBet || reply.betIndex !== invalidAt) {
         this.fail(`batch ${seq} with invalid bet #${invalidAt}: expected BatchRejected(INVALID_BET, ${invalidAt}), got ${describe(reply)}`);
       }
+      // Refused, yet settled: a resume goes on after it.
+      this.m.settled = position;
       return;
     }
     if (reply.type !== MessageType.BatchAck || reply.seq !== seq || reply.stored !== this.m.stored + bets.length) {
@@ -292,7 +315,19 @@ class Conn {
       this.fail(`batch ${seq}: expected BatchAck(seq ${seq}, stored ${this.m.stored + bets.length}), got ${describe(reply)}`);
     }
     this.m.stored += bets.length;
+    this.m.settled = position;
     this.record(keys, 'acked', `batch ${seq}`);
+  }
+
+  /** The position of a next batch of `count` bets, maybe after a few rows that are not bets. */
+  nextPosition(count: number): number {
+    return this.position + this.rng.int(0, 2) + count;
+  }
+
+  /** A batch at `position` went out in this session: the next one starts after it. */
+  sent(position: number): void {
+    this.position = position;
+    this.m.maxSent = Math.max(this.m.maxSent, position);
   }
 
   async run(script: Script): Promise<void> {
@@ -338,12 +373,12 @@ class Conn {
         let bytes: Buffer;
         let code: number;
         if (step.kind === 'utf8') {
-          const body = new Bytes().u32(seq).u16(1).u8(2).raw([0xc3, 0x28]).str8('Bad').str8(bets[0]!.document).utf8(bets[0]!.birthdate).u16(1);
+          const body = new Bytes().u32(seq).u32(this.position + 1).u16(1).u8(2).raw([0xc3, 0x28]).str8('Bad').str8(bets[0]!.document).utf8(bets[0]!.birthdate).u16(1);
           bytes = body.frame(0x03);
           code = ErrorCode.InvalidUtf8;
         } else {
           const count = step.kind === 'count-more' ? 3 : step.kind === 'count-less' ? 1 : 0;
-          const body = new Bytes().u32(seq).u16(count);
+          const body = new Bytes().u32(seq).u32(this.position + 3).u16(count);
           for (const b of bets) body.str8(b.first).str8(b.last).str8(b.document).utf8(b.birthdate).u16(b.number);
           bytes = body.frame(0x03);
           code = step.kind === 'count-more' ? ErrorCode.Truncated : step.kind === 'count-less' ? ErrorCode.TrailingBytes : ErrorCode.OutOfRange;
@@ -358,7 +393,12 @@ class Conn {
         if (this.phase !== 'betting') return this.batch('next', [validBet(rng)], null);
         const batches = Array.from({ length: step.n }, () => Array.from({ length: rng.int(1, 4) }, () => validBet(rng)));
         const first = this.nextSeq;
-        await this.send(Buffer.concat(batches.map((bets, i) => frames.betBatch(first + i, bets))), `burst of ${step.n} batches from seq ${first}`);
+        const positions = batches.map((bets) => {
+          const position = this.nextPosition(bets.length);
+          this.sent(position);
+          return position;
+        });
+        await this.send(Buffer.concat(batches.map((bets, i) => frames.betBatch(first + i, bets, positions[i]))), `burst of ${step.n} batches from seq ${first}`);
         for (let i = 0; i < batches.length; i++) {
           const bets = batches[i]!;
           const reply = await this.next(`burst batch ${first + i}`);
@@ -366,6 +406,7 @@ class Conn {
             this.fail(`burst batch ${first + i}: expected BatchAck(seq ${first + i}, stored ${this.m.stored + bets.length}), got ${describe(reply)}`);
           }
           this.m.stored += bets.length;
+          this.m.settled = positions[i]!;
           this.record(bets.map((b) => keyOf(this.agency, b)), 'acked', `burst batch ${first + i}`);
         }
         this.nextSeq += batches.length;
@@ -417,11 +458,14 @@ class Conn {
         const seq = this.nextSeq++;
         const bets = [validBet(rng), validBet(rng)];
         const rec = this.record(bets.map((b) => keyOf(this.agency, b)), 'unanswered', `batch ${seq} sent together with garbage`);
-        await this.send(Buffer.concat([frames.betBatch(seq, bets), Buffer.from([0x42, 1, 2, 3])]), `BetBatch(seq ${seq}, 2) + garbage in one write`);
+        const position = this.nextPosition(bets.length);
+        this.sent(position);
+        await this.send(Buffer.concat([frames.betBatch(seq, bets, position), Buffer.from([0x42, 1, 2, 3])]), `BetBatch(seq ${seq}, 2) + garbage in one write`);
         let m = await this.next(`batch ${seq} followed by garbage`);
         if (m.type === MessageType.BatchAck) {
           if (m.seq !== seq || m.stored !== this.m.stored + bets.length) this.fail(`batch ${seq}: wrong ack ${describe(m)}`);
           this.m.stored += bets.length;
+          this.m.settled = position;
           rec.fate = 'acked';
           m = await this.next('the garbage after an acked batch');
         }
@@ -430,7 +474,7 @@ class Conn {
       }
       case 'truncate': {
         const bets = [validBet(rng), validBet(rng), validBet(rng)];
-        const frame = frames.betBatch(this.nextSeq, bets);
+        const frame = frames.betBatch(this.nextSeq, bets, this.position + bets.length);
         const cut = Math.floor(step.frac * frame.length);
         this.record(bets.map((b) => keyOf(this.agency, b)), 'refused', `batch cut after ${cut} of ${frame.length} bytes`);
         this.trace.push(`BetBatch cut at ${cut}/${frame.length} + FIN`);
@@ -449,7 +493,12 @@ class Conn {
         const first = this.nextSeq;
         for (const bets of batches) this.record(bets.map((b) => keyOf(this.agency, b)), 'dropped', `batch in flight when we reset`);
         this.trace.push(`${step.n} batches from seq ${first} then reset at once`);
-        this.peer!.socket.write(Buffer.concat(batches.map((bets, i) => frames.betBatch(first + i, bets))));
+        const positions = batches.map((bets) => {
+          const position = this.nextPosition(bets.length);
+          this.sent(position);
+          return position;
+        });
+        this.peer!.socket.write(Buffer.concat(batches.map((bets, i) => frames.betBatch(first + i, bets, positions[i]))));
         this.peer!.socket.resetAndDestroy();
         await this.peer!.closed;
         this.phase = 'closed';
@@ -552,7 +601,7 @@ t.test('random message sequences from concurrent connections', async (t) => {
             continue;
           }
           if (m.type !== MessageType.Welcome) return c.fail(`probe: expected Welcome, got ${describe(m)}`);
-          c.checkWelcome(m.stored, m.finished, 'probe after the scenario');
+          c.checkWelcome(m.stored, m.settled, m.finished, 'probe after the scenario');
           break;
         } finally {
           probe.destroy();

@@ -4,7 +4,7 @@
  * and quotes, so cuts land inside UTF-8 sequences and quoted fields). The
  * central is then killed. For every byte offset of the last batch — from its
  * first byte to its end — a copy of the file cut there (with the central's
- * other files, e.g. the batch index `<bets>.batches`, untouched) is given to a
+ * other files, e.g. the journal `<bets>.journal`, untouched) is given to a
  * new central, which must:
  *
  *   - leave a file that is a prefix of whole batches: exactly the batches
@@ -18,9 +18,9 @@
  * protocol, and at a few offsets (all of them with LOTTERY_SOAK=1) with the
  * real client program, which skips the rows the central already holds.
  *
- * When the central keeps a batch index, the index's own last entry is torn
- * too (each byte of it, and the entry missing altogether): the file must
- * still end up as whole batches and resume exactly.
+ * The journal's own last entry is torn too (each byte of it, and the entry
+ * missing altogether): the file must still end up as whole batches and
+ * resume exactly.
  */
 import { copyFileSync, existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -84,15 +84,16 @@ interface Built {
 async function build(t: Test): Promise<Built> {
   const dir = workDir(t, 'built');
   const server = await startServer(t, { agencies: 2, dir, name: 'builder' });
-  const sessions = new Map<number, { peer: Awaited<ReturnType<typeof welcomeWithRetry>>['peer']; seq: number }>();
+  const sessions = new Map<number, { peer: Awaited<ReturnType<typeof welcomeWithRetry>>['peer']; seq: number; position: number }>();
   for (const agency of [1, 2]) {
     const { peer, welcome } = await welcomeWithRetry(server.port, agency);
     t.equal(welcome.stored, 0, `builder: agency ${agency} starts empty`);
-    sessions.set(agency, { peer, seq: 0 });
+    sessions.set(agency, { peer, seq: 0, position: 0 });
   }
   for (const step of SCHEDULE) {
     const session = sessions.get(step.agency)!;
-    await session.peer.write(batchFrame(session.seq++, step.bets));
+    session.position += step.bets.length;
+    await session.peer.write(batchFrame(session.seq++, step.bets, session.position));
     const reply = await session.peer.next();
     if (reply.type !== MessageType.BatchAck) throw new Error(`builder: batch not acknowledged: ${JSON.stringify(reply)}`);
   }
@@ -107,7 +108,7 @@ async function build(t: Test): Promise<Built> {
     boundaries.push(Buffer.byteLength(expected));
   }
   t.equal(bytes.toString('utf8'), expected, 'the built bets.csv is exactly the batches in order, written as the contract says');
-  const sidecars = ['batches', 'finished', 'winners']
+  const sidecars = ['journal', 'winners']
     .map((suffix) => `${server.betsFile}.${suffix}`)
     .filter((p) => existsSync(p));
   t.comment(`built ${bytes.length} bytes in ${SCHEDULE.length} batches; last batch ${boundaries.at(-2)}..${boundaries.at(-1)}; sidecars: ${sidecars.map((p) => p.split('/').pop()).join(', ') || 'none'}`);
@@ -143,7 +144,7 @@ async function resumeInTest(server: ServerHandle): Promise<{ stored: Record<numb
       const { peer, welcome } = await welcomeWithRetry(server.port, agency);
       try {
         stored[agency] = welcome.stored;
-        const total = await streamBets(peer, INPUT[agency]!.slice(welcome.stored), 2, welcome.stored);
+        const total = await streamBets(peer, INPUT[agency]!.slice(welcome.settled), 2, welcome);
         winners[agency] = (await doneAndWinners(peer, total)).length;
       } finally {
         peer.destroy();
@@ -228,23 +229,21 @@ t.test('bets.csv cut at every byte offset of its last batch', async (t) => {
   t.comment(`${offsets.length} recoveries in ${Date.now() - began} ms`);
 });
 
-t.test('the batch index itself torn (when the central keeps one)', async (t) => {
+t.test('the journal itself torn inside its last entry', async (t) => {
   const built = await build(t);
-  const index = built.sidecars.find((p) => p.endsWith('.batches'));
-  if (!index) {
-    t.comment('no <bets>.batches next to bets.csv: this central keeps no batch index; nothing to tear');
-    return;
-  }
+  const index = built.sidecars.find((p) => p.endsWith('.journal'));
+  t.ok(index, 'the central keeps a journal next to bets.csv');
+  if (!index) return;
   const size = statSync(index).size;
-  t.comment(`index: ${size} bytes`);
-  const entry = size / SCHEDULE.length;
-  t.ok(Number.isInteger(entry) && entry > 0, `one fixed-size entry per batch (${entry} bytes)`);
+  t.comment(`journal: ${size} bytes`);
+  const entry = 32;
+  t.equal(size, 64 + entry * SCHEDULE.length, 'a 64-byte header, then one 32-byte entry per write');
   const end = built.boundaries.at(-1)!;
   const sizes = Array.from({ length: entry + 1 }, (_, i) => size - entry + i - 1).filter((s) => s >= 0 && s < size);
   t.jobs = POOL;
   await Promise.all(sizes.map((indexSize) =>
-    t.test(`index cut to ${indexSize} bytes, data whole`, async (t) => {
-      const dir = prepare(t, built, `index-${indexSize}`, end, (d) => truncateSync(join(d, 'bets.csv.batches'), indexSize));
+    t.test(`journal cut to ${indexSize} bytes, data whole`, async (t) => {
+      const dir = prepare(t, built, `index-${indexSize}`, end, (d) => truncateSync(join(d, 'bets.csv.journal'), indexSize));
       const server = await startServer(t, { agencies: 2, dir, name: `central-index-${indexSize}` });
       const recovered = readFileSync(server.betsFile);
       t.ok(built.boundaries.includes(recovered.length), `the recovered file is a prefix of whole batches (${recovered.length} bytes)`);

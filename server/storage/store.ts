@@ -1,0 +1,93 @@
+/**
+ * The storage core, as a session sees it: what the lottery asks of wherever
+ * bets live. A session appends an agency's batches and waits until they are
+ * durable before it acknowledges them; it asks where an agency's file is
+ * settled before it welcomes the agency; it records Done; it reads winners.
+ * Nothing else touches the stored state.
+ *
+ * The failure policy is the store's, and it is the same for every backend:
+ *   - a write that cannot be made is never acknowledged and leaves nothing
+ *     behind: `append` throws StoreUnavailable, the session tells its agency
+ *     to come back (ERR_STORAGE_UNAVAILABLE), and the agency resumes exactly
+ *     from `ledger` later;
+ *   - a durability that can no longer be promised (a failed fdatasync, a
+ *     thread that died while syncing for everyone) is fatal: `durable` throws
+ *     StoreFailed, nothing more is acknowledged, and the central stops so that
+ *     recovery starts again from what is really on disk.
+ *
+ * `server/storage/file/` is the embedded backend: bets.csv plus its journal.
+ */
+import type { ErrorCode } from '../../protocol/index.js';
+
+/** Where one agency stands, durably: what its Welcome says. */
+export interface AgencyLedger {
+  /** Bets stored. */
+  readonly stored: number;
+  /** The file position (records) of the last batch settled, stored or refused: the agency resumes after it. */
+  readonly settled: number;
+  /** The agency said Done. */
+  readonly finished: boolean;
+}
+
+/** A write accepted by the store, to wait for with `durable`. */
+export type Ticket = number;
+
+/** The outcome of Done. */
+export type FinishOutcome =
+  | { readonly ok: true }
+  /** The agency's total is not what the store holds (durably). */
+  | { readonly ok: false; readonly stored: number };
+
+export interface BetStore {
+  /** True when the lottery expects this agency (its roster). */
+  expects(agency: number): boolean;
+  /** The agency's durable ledger; waits for any of its writes still being synced. */
+  ledger(agency: number): Promise<AgencyLedger>;
+  /**
+   * Writes consecutive batches of one agency: their bets.csv `lines`, the
+   * `bets` they hold and the file `position` after the last of them. Not yet
+   * durable. Throws StoreUnavailable (nothing kept), StoreClosed (the draw has
+   * begun) or StoreFailed.
+   */
+  append(agency: number, lines: Uint8Array, bets: number, position: number): Ticket;
+  /** Settles a refused batch: the agency's file counts as handled up to `position`, with nothing stored. */
+  settle(agency: number, position: number): Ticket;
+  /** Resolves once the write is durable; throws StoreFailed when it never will be. */
+  durable(ticket: Ticket): Promise<void>;
+  /** Durably records that the agency is done, if `total` is what the store holds for it. */
+  finish(agency: number, total: number): Promise<FinishOutcome>;
+  /** The agency's winning documents, once the draw has happened. */
+  winners(agency: number): Promise<readonly string[]>;
+  /** Resolves when this thread has nothing in flight that others depend on (call before it exits). */
+  quiesce(): Promise<void>;
+}
+
+/** The write could not be made and nothing of it was kept; trying again later can succeed. */
+export class StoreUnavailable extends Error {
+  override readonly name = 'StoreUnavailable';
+}
+
+/** The draw has begun: no more bets are stored. */
+export class StoreClosed extends Error {
+  override readonly name = 'StoreClosed';
+}
+
+/** The store fail-stopped: nothing more is acknowledged and the central is stopping. */
+export class StoreFailed extends Error {
+  override readonly name = 'StoreFailed';
+}
+
+/** What a fail-stop reports to the thread that ends the process. */
+export interface FatalStorageError {
+  readonly file: string;
+  readonly operation: string;
+  readonly error: string;
+  readonly detail: string;
+}
+
+/** The error code an agency is told for a store exception. */
+export function errorCodeFor(error: unknown, codes: { unavailable: ErrorCode; closed: ErrorCode; failed: ErrorCode }): ErrorCode {
+  if (error instanceof StoreClosed) return codes.closed;
+  if (error instanceof StoreFailed) return codes.failed;
+  return codes.unavailable;
+}

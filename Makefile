@@ -23,7 +23,7 @@ docker-image: ## build the server and client images
 docker-compose-up: ## build (cached) and start the server and every agency in the background
 	$(COMPOSE) up -d --build
 
-docker-compose-down: ## stop everything (SIGTERM, exit code 0) and remove containers, network and the bets volume
+docker-compose-down: ## stop everything (SIGTERM, exit code 0) and remove containers, network and the lottery's volume
 	$(COMPOSE) stop -t 10
 	$(COMPOSE) down -v --remove-orphans
 

@@ -5,9 +5,12 @@
 #   ./generate-compose.sh OUT N        e.g.  ./generate-compose.sh docker-compose-dev.yaml 5
 #
 # The file mounts (never copies into images) this checkout's server/config.ini,
-# client/config.yaml and .data/agency-<i>.csv, keeps bets.csv on a named
-# volume, and tells the server how many agencies the draw waits for
-# (SERVER_AGENCIES=N). It sets no environment variable that shadows a key of
+# client/config.yaml and .data/agency-<i>.csv, keeps bets.csv on an anonymous
+# volume that lives as long as the server container (a restart or a crash
+# recovers the lottery; `docker compose down` and `up` start a new one from
+# the current .data/), restarts the server when it fails (a storage
+# fail-stop recovers by itself), and tells the server how many agencies the
+# draw waits for (SERVER_AGENCIES=N). It sets no environment variable that shadows a key of
 # the config files, so editing those files is enough to change the settings.
 # Paths are relative (./server/config.ini ...) when OUT sits in this checkout's
 # root, absolute otherwise, so `docker compose -f OUT up` works wherever OUT is.
@@ -96,8 +99,11 @@ generate() {
 #
 # Settings live in the mounted server/config.ini and client/config.yaml:
 # edit them and run \`docker compose up\` again, no image rebuild needed.
-# Agency i sends the bets in .data/agency-i.csv. Stored bets are kept on
-# the named volume \`bets\` (remove it with \`docker compose down -v\`).
+# Agency i sends the bets in .data/agency-i.csv. The lottery (bets.csv and
+# its journal) lives in the server container's own volume: a restart or a
+# crash of the container recovers it; \`docker compose down\` ends it, and
+# the next \`up\` starts a new lottery. Keep one with
+# \`docker compose cp server:/var/lib/lottery ./lottery-files\` before \`down\`.
 name: lottery
 
 services:
@@ -107,6 +113,7 @@ services:
 HEAD
   build_section server
   cat <<SERVER
+    restart: on-failure
     environment:
       SERVER_AGENCIES: "$count"
       SERVER_BETS_FILE: /var/lib/lottery/bets.csv
@@ -115,7 +122,6 @@ SERVER
   bind_mount "$base/server/config.ini" /app/server/config.ini
   cat <<SERVER
       - type: volume
-        source: bets
         target: /var/lib/lottery
     networks:
       - lottery
@@ -147,9 +153,6 @@ CLIENT
 
 networks:
   lottery:
-
-volumes:
-  bets:
 TAIL
 }
 

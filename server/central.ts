@@ -8,7 +8,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import { encodeErrorReply, ErrorCode, MessageType } from '../protocol/index.js';
-import { CentralState, DrawState } from './central-state.js';
+import { CentralState } from './central-state.js';
 import type { ServerConfig } from './config.js';
 import { Coordinator } from './coordinator.js';
 import { describeRoster } from './roster.js';
@@ -100,13 +100,7 @@ export class Central {
       });
     }
     this.#coordinator = new Coordinator(store, this.#central, config.roster, logger);
-    if (store.drawHappened()) {
-      this.#central.setDrawState(DrawState.Done);
-      logger.info('draw_reused', 'success', { detail: 'the draw already ran; its result is reused' });
-    } else {
-      // Every agency finished before a crash, but the result never reached the disk.
-      this.#coordinator.drawIfComplete();
-    }
+    this.#coordinator.resume();
   }
 
   /** The storage fail-stop: one CRITICAL line, then the process ends (recovery starts again from the disk). */
@@ -169,7 +163,6 @@ export class Central {
     this.#stopping = true;
     this.#server.close();
     this.logger.info('listener_closed', 'success');
-    this.#coordinator?.stop();
     this.#central.beginShutdown();
     const links = [...this.#links];
     for (const link of links) link.shutdown();
@@ -186,8 +179,9 @@ export class Central {
         await link.kill();
       }
     }
-    // Let every exit handler run (a worker stopped mid-sync fail-stops the store).
+    // Let every exit handler run (a worker stopped mid-sync fail-stops the store), and a draw attempt end.
     await new Promise((resolve) => setImmediate(resolve));
+    await this.#coordinator?.stop();
     if (this.#store && (await this.#store.close())) this.logger.info('bets_file_closed', 'success', { path: this.config.betsFile });
   }
 }

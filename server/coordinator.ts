@@ -21,7 +21,8 @@ const RETRY_MS = 1000;
 export class Coordinator {
   #drawing: Promise<void> | null = null;
   #stopped = false;
-  #retryTimer: NodeJS.Timeout | undefined;
+  #wakeRetry: NodeJS.Timeout | undefined;
+  #wake: (() => void) | undefined;
 
   constructor(
     private readonly store: FileStoreHost,
@@ -29,6 +30,22 @@ export class Coordinator {
     private readonly roster: Roster,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * At start-up: a draw that already happened is reused (and announced, if a
+   * crash came between its result and its `sorteo` line); otherwise a draw
+   * whose agencies all finished before a crash runs now.
+   */
+  resume(): void {
+    const stored = this.store.storedResult();
+    if (!stored) return this.drawIfComplete();
+    this.central.setDrawState(DrawState.Done);
+    if (stored.announced) {
+      this.logger.info('draw_reused', 'success', { detail: 'the draw already ran; its result is reused' });
+    } else {
+      this.#announce(stored.winners, true);
+    }
+  }
 
   /** A session recorded the agency's Done durably. */
   agencyFinished(agency: number): void {
@@ -44,10 +61,12 @@ export class Coordinator {
     this.#drawing = this.#draw();
   }
 
-  /** Shutdown: a draw still retrying gives up (a restart runs it again). */
-  stop(): void {
+  /** Shutdown: a draw still retrying gives up (a restart runs it again); resolves once no attempt is in flight. */
+  async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#wakeRetry);
+    this.#wake?.();
+    await this.#drawing;
   }
 
   async #draw(): Promise<void> {
@@ -59,14 +78,28 @@ export class Coordinator {
       } catch (error) {
         if (error instanceof StoreFailed) return; // the central is stopping
         this.logger.warning('draw_result', 'in_progress', { attempt, error: (error as Error).message, retry_in: `${RETRY_MS}ms` });
-        await new Promise((resolve) => (this.#retryTimer = setTimeout(resolve, RETRY_MS)));
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          this.#wakeRetry = setTimeout(resolve, RETRY_MS);
+        });
         continue;
       }
-      let total = 0;
-      for (const documents of winners.values()) total += documents.length;
-      this.logger.info('sorteo', 'success', { agencies: this.roster.length, winners: total });
+      this.#announce(winners, false);
       this.central.setDrawState(DrawState.Done);
       return;
     }
+  }
+
+  /** The `sorteo` line, then its durable note (see winners-file.ts). */
+  #announce(winners: ReadonlyMap<number, readonly string[]>, afterRestart: boolean): void {
+    let total = 0;
+    for (const documents of winners.values()) total += documents.length;
+    this.logger.info('sorteo', 'success', {
+      agencies: this.roster.length,
+      winners: total,
+      ...(afterRestart ? { detail: 'the result was stored before a restart; announced now' } : {}),
+    });
+    const failed = this.store.markAnnounced();
+    if (failed) this.logger.warning('draw_result', 'fail', { error: failed, detail: 'a restart will log sorteo again' });
   }
 }

@@ -58,6 +58,11 @@ async function main(): Promise<number> {
   }
 
   const central = new Central(config, logger, (code) => process.exit(code));
+  // Listened for before the start: a SIGTERM that comes right after `listening` is a shutdown, not a kill.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
   try {
     await central.start();
   } catch (error) {
@@ -66,10 +71,7 @@ async function main(): Promise<number> {
     return error instanceof LotteryMismatch ? 2 : 1;
   }
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  const signal = await stopSignal;
   logger.info('shutdown', 'in_progress', { signal });
   // A second signal means "now": no more waiting for workers.
   const force = (second: NodeJS.Signals) => {

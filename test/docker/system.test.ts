@@ -325,10 +325,24 @@ function checkCompleteRun(t: Tap, co: Checkout, run: SystemRun, winners: readonl
   t.ok(run.stopMs < STOP_GRACE_S * 1000, `docker compose stop took ${run.stopMs} ms, inside the ${STOP_GRACE_S} s grace period`);
 }
 
-/** Data lines in the server's bets.csv, read from the stopped server's volume. */
-async function storedBets(co: Checkout): Promise<number> {
-  const out = await must('docker', ['run', '--rm', '-v', `${co.project}_bets:/bets:ro`, 'busybox', 'grep', '-c', '.', '/bets/bets.csv']);
+/** Data lines in the server's bets.csv, read from the (stopped) server container's volume. */
+async function storedBets(): Promise<number> {
+  const out = await must('docker', ['run', '--rm', '--volumes-from', 'server:ro', '--label', TEST_LABEL, 'busybox', 'grep', '-c', '.', '/var/lib/lottery/bets.csv']);
   return Number(out.trim());
+}
+
+/** The server's `recovery` lines, in order: one per start of the central. */
+function recoveries(ev: readonly Event[]): Event[] {
+  return ev.filter((e) => e.service === 'server' && e.action === 'recovery');
+}
+
+async function waitForBets(co: Checkout, atLeast: number): Promise<number> {
+  let received = 0;
+  for (let i = 0; i < 600 && received < atLeast; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    received = events(await co.logs()).filter((e) => e.action === 'apuesta_recibida').reduce((sum, e) => sum + Number(e.fields['cantidad']), 0);
+  }
+  return received;
 }
 
 // ---------------------------------------------------------------------------
@@ -452,7 +466,7 @@ t.test('3 agencies, generated data with 2, 1 and 0 winners', async (t) => {
   t.equal(total, 3 * bets, 'data generated');
   const run = await runToCompletion(co);
   checkCompleteRun(t, co, run, [2, 1, 0], total);
-  t.equal(await storedBets(co), total, 'bets.csv on the volume holds every bet');
+  t.equal(await storedBets(), total, 'bets.csv on the volume holds every bet');
 });
 
 t.test('the reference dataset (../shared/data) in a checkout\'s .data/: 2, 3, 3, 2, 0 winners', async (t) => {
@@ -465,7 +479,62 @@ t.test('the reference dataset (../shared/data) in a checkout\'s .data/: 2, 3, 3,
   t.equal(total, 78_697, 'the whole dataset');
   const run = await runToCompletion(co);
   checkCompleteRun(t, co, run, [2, 3, 3, 2, 0], total);
-  t.equal(await storedBets(co), total, 'bets.csv on the volume holds every bet');
+  t.equal(await storedBets(), total, 'bets.csv on the volume holds every bet');
+});
+
+t.test('a lottery lives as long as its server container: `down` then `up` with new .data/ is a new lottery', async (t) => {
+  const co = await checkout(t, 'lifecycle', 2, (dir) => generateData(dir, 2, 300, [1, 2], 21));
+  const first = await runToCompletion(co);
+  checkCompleteRun(t, co, first, [1, 2], 600);
+  const lottery = recoveries(first.events)[0]?.fields['lottery'];
+  t.match(recoveries(first.events)[0]?.fields, { state: 'new', bets: '0' }, 'the first `up` starts a new lottery');
+
+  // As the assignment's Makefile does it: down without -v. Then new agency files.
+  await co.mustCompose('down');
+  await generateData(join(co.dir, '.data'), 2, 250, [0, 3], 22);
+  const second = await runToCompletion(co);
+  checkCompleteRun(t, co, second, [0, 3], 500);
+  const again = recoveries(second.events)[0]?.fields;
+  t.match(again, { state: 'new', bets: '0' }, 'after down and up, the central starts a new lottery from the new files');
+  t.not(again?.['lottery'], lottery, 'with a new lottery id');
+  t.equal(await storedBets(), 500, 'bets.csv holds the new lottery\'s bets only');
+  t.teardown(() => exec('docker', ['volume', 'prune', '-f', '--filter', `label=com.docker.compose.project=${co.project}`]));
+});
+
+t.test('a server container that crashes mid-run restarts and recovers; one killed after the draw recovers without drawing again', async (t) => {
+  const bets = 20_000;
+  const co = await checkout(t, 'crash', 3, (dir) => generateData(dir, 3, bets, [1, 2, 1], 31));
+  await co.mustCompose('up', '-d');
+  const before = await waitForBets(co, 5_000);
+  t.ok(before >= 5_000 && before < 3 * bets, `the agencies are streaming (${before} bets in)`);
+  // A crash, not a stop: SIGKILL from outside, so the restart policy applies.
+  const pid = (await docker('container', 'inspect', '--format', '{{.State.Pid}}', 'server')).trim();
+  await must('kill', ['-9', pid]);
+  const waited = await exec('docker', ['wait', ...co.clients()], { timeoutMs: 600_000 });
+  t.same(waited.stdout.trim().split('\n'), ['0', '0', '0'], 'every agency finishes on its own, exit 0');
+  let ev = events(await co.logs());
+  const runs = recoveries(ev);
+  t.equal(runs.length, 2, 'the server ran twice (restarted by its restart policy)', { runs: runs.map((e) => e.text) });
+  t.equal(runs[1]?.fields['state'], 'recovered', 'the second run recovered the lottery');
+  t.equal(runs[1]?.fields['lottery'], runs[0]?.fields['lottery'], '... the same one');
+  t.equal(ev.filter((e) => e.action === 'sorteo').length, 1, 'one sorteo');
+  const winners = co.clients().map((c) => ev.find((e) => e.service === c && e.action === 'consulta_ganadores')?.fields['cant_ganadores']);
+  t.same(winners, ['1', '2', '1'], 'every agency got its winners');
+
+  // Killed by hand after the draw, then started again: the same lottery, the same draw.
+  await docker('kill', 'server');
+  await docker('start', 'server');
+  await co.mustCompose('up', '-d', '--no-recreate', 'client2');
+  const rerun = await exec('docker', ['wait', 'client2'], { timeoutMs: 120_000 });
+  t.equal(rerun.stdout.trim(), '0', 'agency 2, run again, exits 0');
+  ev = events(await co.logs());
+  const third = recoveries(ev)[2]?.fields;
+  t.match(third, { state: 'recovered', lottery: runs[0]?.fields['lottery'] }, 'the killed server recovered the lottery');
+  t.equal(ev.filter((e) => e.action === 'sorteo').length, 1, 'still one sorteo: the draw is reused, not run again');
+  t.ok(ev.some((e) => e.service === 'server' && e.action === 'draw_reused'), 'the server says it reused the draw');
+  t.same(ev.filter((e) => e.service === 'client2' && e.action === 'consulta_ganadores').map((e) => e.fields['cant_ganadores']), ['2', '2'], 'agency 2 gets the same 2 winners again');
+  await co.compose('stop', '-t', String(STOP_GRACE_S));
+  t.equal(await storedBets(), 3 * bets, 'bets.csv holds every bet once');
 });
 
 t.test('config changes take effect without rebuilding the images', async (t) => {

@@ -89,7 +89,7 @@ export function findLogs(logs: readonly LogLine[], action: string, result?: stri
 export function cleanEnv(extra: Readonly<Record<string, string | undefined>> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (/^(TAP|_TAP|NODE_OPTIONS$|NODE_V8_COVERAGE$|SERVER_|CLI_|LOGGING_LEVEL$|NOMBRE$|APELLIDO$|DOCUMENTO$|NACIMIENTO$|NUMERO$)/.test(key)) continue;
+    if (/^(TAP|_TAP|NODE_OPTIONS$|NODE_V8_COVERAGE$|SERVER_|CLI_|LOTTERY_TEST_FAULT$|LOGGING_LEVEL$|NOMBRE$|APELLIDO$|DOCUMENTO$|NACIMIENTO$|NUMERO$)/.test(key)) continue;
     env[key] = value;
   }
   for (const [key, value] of Object.entries(extra)) {
@@ -313,8 +313,8 @@ export function spawnNode(t: Test, name: string, script: string, args: readonly 
 // server
 
 export interface ServerOptions {
-  /** SERVER_AGENCIES (via --agencies): the roster 1..n. Default 5. */
-  readonly agencies?: number;
+  /** SERVER_AGENCIES (via --agencies): the roster 1..n. Default 5; null passes none (the central's own default). */
+  readonly agencies?: number | null;
   /** SERVER_AGENCY_IDS (via --agency-ids), e.g. '7' or '1-3,9': the roster, instead of `agencies`. */
   readonly agencyIds?: string;
   /** Where bets go; default `<dir>/bets.csv`. */
@@ -347,6 +347,17 @@ export interface ServerHandle {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** The server ended (or hung) before it listened; `process` is the one that failed. */
+export class ServerStartError extends Error {
+  override readonly name = 'ServerStartError';
+  constructor(
+    message: string,
+    readonly process: Proc,
+  ) {
+    super(message);
+  }
+}
+
 const LISTENING = /action: listening \| result: success \| host: \S+ \| port: (\d+)/;
 
 /** Starts the built server on 127.0.0.1 and waits for it to listen. */
@@ -356,13 +367,18 @@ export async function startServer(t: Test, opts: ServerOptions = {}): Promise<Se
   const args = [
     '--host', '127.0.0.1',
     '--port', String(opts.port ?? 0),
-    ...(opts.agencyIds === undefined ? ['--agencies', String(opts.agencies ?? 5)] : ['--agency-ids', opts.agencyIds]),
+    ...(opts.agencyIds !== undefined ? ['--agency-ids', opts.agencyIds] : opts.agencies === null ? [] : ['--agencies', String(opts.agencies ?? 5)]),
     '--bets-file', betsFile,
     ...(opts.config ? ['--config', opts.config] : []),
     ...(opts.args ?? []),
   ];
   const proc = spawnNode(t, opts.name ?? 'server', SERVER_MAIN, args, { cwd: dir, env: opts.env });
-  const line = await proc.waitForLine(LISTENING, opts.startTimeoutMs ?? DEFAULT_WAIT_MS);
+  let line: string;
+  try {
+    line = await proc.waitForLine(LISTENING, opts.startTimeoutMs ?? DEFAULT_WAIT_MS);
+  } catch (error) {
+    throw new ServerStartError((error as Error).message, proc);
+  }
   const port = Number(LISTENING.exec(line)![1]);
   return {
     port,

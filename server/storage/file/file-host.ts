@@ -14,11 +14,11 @@ import { rosterDigest, type Roster } from '../../roster.js';
 import type { FatalStorageError } from '../store.js';
 import { findWinners } from './draw-scan.js';
 import { FileStore, type FileStoreFiles, type FileStoreHooks } from './file-store.js';
-import { createFaultState, FaultyIo, nodeIo, writeFully, type FaultPlan, type FileIo } from './io.js';
+import { createFaultState, FaultyIo, nodeIo, writeFully, type FaultPlan, type FileIo, type InjectedFault } from './io.js';
 import { decodeHeader, encodeHeader, HEADER_BYTES } from './journal-format.js';
 import { JournalState, ownerIdOf } from './journal-state.js';
 import { adoptBetsFile, replayJournal } from './recovery.js';
-import { winnersExist, writeWinners } from './winners-file.js';
+import { markAnnounced, readAllWinners, wasAnnounced, writeWinners } from './winners-file.js';
 
 /** What a worker builds its FileStore from (structured-cloned into workerData). */
 export interface FileStoreInit {
@@ -114,8 +114,20 @@ export class FileStoreHost {
     return { state: this.#state.buffer, files: this.#files, fault: this.#fault };
   }
 
-  drawHappened(): boolean {
-    return winnersExist(this.#files.winnersPath);
+  /** The stored result, once the draw has happened. */
+  storedResult(): { winners: Map<number, string[]>; announced: boolean } | null {
+    const winners = readAllWinners(this.#files.winnersPath);
+    return winners && { winners, announced: wasAnnounced(this.#files.winnersPath) };
+  }
+
+  /** Records that `sorteo` was logged; a failure only means a restart logs it again. */
+  markAnnounced(): string | null {
+    try {
+      markAnnounced(this.#io, this.#files.winnersPath);
+      return null;
+    } catch (error) {
+      return (error as Error).message;
+    }
   }
 
   /** Roster agencies recorded as finished. */
@@ -254,8 +266,7 @@ function storeHooks(logger: Logger, onFatal: (failure: FatalStorageError) => voi
 }
 
 function faultLogger(logger: Logger) {
-  return (fault: { n: number; operation: string; file: string; code: string }) =>
-    logger.warning('fault_injected', 'success', { n: fault.n, operation: fault.operation, file: fault.file, code: fault.code });
+  return (fault: InjectedFault) => logger.warning('fault_injected', 'success', { n: fault.n, operation: fault.operation, file: fault.file, effect: fault.effect });
 }
 
 function open(io: FileIo, path: string): number {

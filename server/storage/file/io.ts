@@ -3,10 +3,13 @@
  * bets.csv, its journal and the draw's result goes through this one narrow
  * table, as SQLite's engine goes through its VFS. `nodeIo` is node:fs.
  * `FaultyIo` wraps it for the fault tests: chosen by the environment variable
- * LOTTERY_TEST_FAULT=<n>[:EIO|ENOSPC], it fails the n-th operation of the
- * process (opens, writes, syncs, truncates, renames; counted across every
- * thread in the order they start), so that "every operation fails in turn"
- * is a loop in a test, not a project. Reads and sizes are never failed.
+ * LOTTERY_TEST_FAULT=[write:|sync:]<n>[:EIO|ENOSPC|crash|crash-after], it
+ * fails the n-th operation of the process (opens, writes, syncs, truncates,
+ * renames, directory syncs; or only writes, or only syncs; counted across
+ * every thread in the order they start), so that "every operation fails in
+ * turn" is a loop in a test, not a project. `crash` kills the process with
+ * SIGKILL just before the operation, `crash-after` just after it completed.
+ * Reads and sizes are never failed.
  *
  * How the failures look is how Linux shows them:
  *   - a write gets half of its bytes into the file, then EIO; or, with
@@ -41,7 +44,7 @@ export interface FileIo {
   size(fd: number): number;
   close(fd: number): void;
   rename(from: string, to: string): void;
-  /** Makes a rename in `dir` durable; filesystems that refuse fsync on a directory are tolerated. */
+  /** Makes a rename in `dir` durable; a filesystem that does not sync directories is tolerated, an I/O error is thrown. */
   syncDirectory(dir: string): void;
 }
 
@@ -56,14 +59,14 @@ export const nodeIo: FileIo = {
   close: (fd) => closeSync(fd),
   rename: (from, to) => renameSync(from, to),
   syncDirectory(dir) {
-    let fd: number | undefined;
+    const fd = openSync(dir, 'r');
     try {
-      fd = openSync(dir, 'r');
       fsyncSync(fd);
-    } catch {
-      // Some filesystems refuse fsync on a directory; the rename itself happened.
+    } catch (error) {
+      // Some filesystems do not sync directories (the rename itself happened); anything else is a failure.
+      if (!['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR', 'EBADF'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
     } finally {
-      if (fd !== undefined) closeSync(fd);
+      closeSync(fd);
     }
   },
 };
@@ -78,17 +81,21 @@ export const FAULT_VARIABLE = 'LOTTERY_TEST_FAULT';
 
 /** What LOTTERY_TEST_FAULT asks for. */
 export interface FaultPlan {
+  /** Which operations count. */
+  readonly only: 'any' | 'write' | 'sync';
   /** The operation to fail, counting from 1. */
   readonly at: number;
-  readonly code: 'EIO' | 'ENOSPC';
+  readonly effect: 'EIO' | 'ENOSPC' | 'crash' | 'crash-after';
 }
 
 /** Parses LOTTERY_TEST_FAULT; null when unset. Throws on a malformed value. */
 export function faultPlanFrom(value: string | undefined): FaultPlan | null {
   if (value === undefined || value.trim() === '') return null;
-  const m = /^\s*(\d+)\s*(?::\s*(EIO|ENOSPC)\s*)?$/.exec(value);
-  if (!m || Number(m[1]) < 1) throw new Error(`${FAULT_VARIABLE} must be <n>[:EIO|ENOSPC] with n ≥ 1, got ${JSON.stringify(value)}`);
-  return { at: Number(m[1]), code: (m[2] as FaultPlan['code'] | undefined) ?? 'EIO' };
+  const m = /^\s*(?:(write|sync):)?(\d+)(?::(EIO|ENOSPC|crash|crash-after))?\s*$/.exec(value);
+  if (!m || Number(m[2]) < 1) {
+    throw new Error(`${FAULT_VARIABLE} must be [write:|sync:]<n>[:EIO|ENOSPC|crash|crash-after] with n ≥ 1, got ${JSON.stringify(value)}`);
+  }
+  return { only: (m[1] as 'write' | 'sync' | undefined) ?? 'any', at: Number(m[2]), effect: (m[3] as FaultPlan['effect'] | undefined) ?? 'EIO' };
 }
 
 /** Shared by every thread of one central: the operation counter and each descriptor's last synced length. */
@@ -102,8 +109,10 @@ export interface InjectedFault {
   readonly n: number;
   readonly operation: string;
   readonly file: string;
-  readonly code: string;
+  readonly effect: string;
 }
+
+const SYNCS = new Set(['fdatasync', 'fsync']);
 
 export class FaultyIo implements FileIo {
   readonly #counter: Int32Array;
@@ -112,6 +121,7 @@ export class FaultyIo implements FileIo {
   readonly #names = new Map<number, string>();
   /** Descriptors whose next write fails with ENOSPC (after a short write). */
   readonly #full = new Set<number>();
+  #crashAfter = false;
 
   constructor(
     private readonly inner: FileIo,
@@ -128,11 +138,29 @@ export class FaultyIo implements FileIo {
     this.#names.set(fd, path);
   }
 
+  /**
+   * Counts the operation; true when it is the one to fail. A crash plan kills
+   * the process here (`crash`), or marks the operation to be followed by one
+   * (`crash-after`, see #after).
+   */
   #hit(operation: string, file: string): boolean {
+    const { only, at, effect } = this.plan;
+    if (only === 'write' && operation !== 'write') return false;
+    if (only === 'sync' && !SYNCS.has(operation)) return false;
     const n = Atomics.add(this.#counter, 0, 1) + 1;
-    if (n !== this.plan.at) return false;
-    this.onInject({ n, operation, file, code: this.plan.code });
+    if (n !== at) return false;
+    this.onInject({ n, operation, file, effect });
+    if (effect === 'crash') process.kill(process.pid, 'SIGKILL');
+    if (effect === 'crash-after') {
+      this.#crashAfter = true;
+      return false;
+    }
     return true;
+  }
+
+  /** Ends the process right after an operation `#hit` marked. */
+  #after(): void {
+    if (this.#crashAfter) process.kill(process.pid, 'SIGKILL');
   }
 
   #file(fd: number): string {
@@ -144,15 +172,20 @@ export class FaultyIo implements FileIo {
     const fd = this.inner.open(path, flags);
     this.#names.set(fd, path);
     if (fd < MAX_FDS) this.#syncedLength[fd] = this.inner.size(fd);
+    this.#after();
     return fd;
   }
 
   write(fd: number, bytes: Uint8Array, offset: number, length: number): number {
     if (this.#full.delete(fd)) throw ioError('ENOSPC', 'write', this.#file(fd));
-    if (!this.#hit('write', this.#file(fd))) return this.inner.write(fd, bytes, offset, length);
+    if (!this.#hit('write', this.#file(fd))) {
+      const written = this.inner.write(fd, bytes, offset, length);
+      this.#after();
+      return written;
+    }
     const half = length >> 1;
     const written = half > 0 ? this.inner.write(fd, bytes, offset, half) : 0;
-    if (this.plan.code === 'EIO' || written === 0) throw ioError(this.plan.code, 'write', this.#file(fd));
+    if (this.plan.effect !== 'ENOSPC' || written === 0) throw ioError(this.plan.effect === 'ENOSPC' ? 'ENOSPC' : 'EIO', 'write', this.#file(fd));
     this.#full.add(fd);
     return written;
   }
@@ -169,6 +202,7 @@ export class FaultyIo implements FileIo {
     const length = this.inner.size(fd);
     await this.inner.sync(fd);
     if (fd < MAX_FDS) this.#syncedLength[fd] = length;
+    this.#after();
   }
 
   syncNow(fd: number): void {
@@ -179,6 +213,7 @@ export class FaultyIo implements FileIo {
     const length = this.inner.size(fd);
     this.inner.syncNow(fd);
     if (fd < MAX_FDS) this.#syncedLength[fd] = length;
+    this.#after();
   }
 
   /** What the kernel does to a file whose writeback failed: its unsynced data is gone. */
@@ -189,6 +224,7 @@ export class FaultyIo implements FileIo {
   truncate(fd: number, length: number): void {
     if (this.#hit('ftruncate', this.#file(fd))) throw ioError('EIO', 'ftruncate', this.#file(fd));
     this.inner.truncate(fd, length);
+    this.#after();
   }
 
   size(fd: number): number {
@@ -202,10 +238,13 @@ export class FaultyIo implements FileIo {
   rename(from: string, to: string): void {
     if (this.#hit('rename', to)) throw ioError('EIO', 'rename', to);
     this.inner.rename(from, to);
+    this.#after();
   }
 
   syncDirectory(dir: string): void {
+    if (this.#hit('fsync', dir)) throw ioError('EIO', 'fsync', dir);
     this.inner.syncDirectory(dir);
+    this.#after();
   }
 }
 

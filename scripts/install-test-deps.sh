@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages some tests need beyond Node.js, when missing:
+#   fuse3, python3-pyfuse3   faultfs, the FUSE disk that loses unsynced writes
+#                            (test/reliability/faulty-disk.test.ts, test/faultfs/)
+# Needs root (apt-get). Without these packages, those tests skip and say why;
+# CI runs this first and then the suite with LOTTERY_REQUIRE_ALL=1, so that a
+# skip is a failure there.
+set -euo pipefail
+
+packages=()
+command -v fusermount3 >/dev/null 2>&1 || packages+=(fuse3)
+/usr/bin/python3 -c 'import pyfuse3' >/dev/null 2>&1 || packages+=(python3-pyfuse3)
+
+if ((${#packages[@]} == 0)); then
+  echo "install-test-deps: everything is installed already"
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-test-deps: needs root to install ${packages[*]} (try: sudo $0)" >&2
+  exit 1
+fi
+echo "install-test-deps: installing ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

@@ -17,8 +17,6 @@
  *
  * `server/storage/file/` is the embedded backend: bets.csv plus its journal.
  */
-import type { ErrorCode } from '../../protocol/index.js';
-
 /** Where one agency stands, durably: what its Welcome says. */
 export interface AgencyLedger {
   /** Bets stored. */
@@ -83,11 +81,4 @@ export interface FatalStorageError {
   readonly operation: string;
   readonly error: string;
   readonly detail: string;
-}
-
-/** The error code an agency is told for a store exception. */
-export function errorCodeFor(error: unknown, codes: { unavailable: ErrorCode; closed: ErrorCode; failed: ErrorCode }): ErrorCode {
-  if (error instanceof StoreClosed) return codes.closed;
-  if (error instanceof StoreFailed) return codes.failed;
-  return codes.unavailable;
 }

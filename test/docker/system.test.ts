@@ -331,6 +331,12 @@ async function storedBets(): Promise<number> {
   return Number(out.trim());
 }
 
+/** The name of the volume holding the server container's /var/lib/lottery. */
+async function lotteryVolume(): Promise<string> {
+  const out = await docker('container', 'inspect', '--format', '{{range .Mounts}}{{if eq .Destination "/var/lib/lottery"}}{{.Name}}{{end}}{{end}}', 'server');
+  return out.trim();
+}
+
 /** The server's `recovery` lines, in order: one per start of the central. */
 function recoveries(ev: readonly Event[]): Event[] {
   return ev.filter((e) => e.service === 'server' && e.action === 'recovery');
@@ -490,6 +496,8 @@ t.test('a lottery lives as long as its server container: `down` then `up` with n
   t.match(recoveries(first.events)[0]?.fields, { state: 'new', bets: '0' }, 'the first `up` starts a new lottery');
 
   // As the assignment's Makefile does it: down without -v. Then new agency files.
+  const volume = await lotteryVolume();
+  t.teardown(() => exec('docker', ['volume', 'rm', '-f', volume])); // `down` leaves it behind, unused
   await co.mustCompose('down');
   await generateData(join(co.dir, '.data'), 2, 250, [0, 3], 22);
   const second = await runToCompletion(co);
@@ -498,7 +506,7 @@ t.test('a lottery lives as long as its server container: `down` then `up` with n
   t.match(again, { state: 'new', bets: '0' }, 'after down and up, the central starts a new lottery from the new files');
   t.not(again?.['lottery'], lottery, 'with a new lottery id');
   t.equal(await storedBets(), 500, 'bets.csv holds the new lottery\'s bets only');
-  t.teardown(() => exec('docker', ['volume', 'prune', '-f', '--filter', `label=com.docker.compose.project=${co.project}`]));
+  t.not(await lotteryVolume(), volume, 'on a volume of its own');
 });
 
 t.test('a server container that crashes mid-run restarts and recovers; one killed after the draw recovers without drawing again', async (t) => {

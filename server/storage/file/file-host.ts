@@ -17,7 +17,7 @@ import { FileStore, type FileStoreFiles, type FileStoreHooks } from './file-stor
 import { createFaultState, FaultyIo, nodeIo, writeFully, type FaultPlan, type FileIo, type InjectedFault } from './io.js';
 import { decodeHeader, encodeHeader, HEADER_BYTES } from './journal-format.js';
 import { JournalState, ownerIdOf } from './journal-state.js';
-import { adoptBetsFile, replayJournal } from './recovery.js';
+import { adoptBetsFile, NotABetsFile, replayJournal } from './recovery.js';
 import { markAnnounced, readAllWinners, wasAnnounced, writeWinners } from './winners-file.js';
 
 /** What a worker builds its FileStore from (structured-cloned into workerData). */
@@ -95,7 +95,7 @@ export class FileStoreHost {
     syncBoth(io, this.#files, 'after recovery');
   }
 
-  /** Opens and recovers; throws LotteryMismatch, StorageStartupError or NotABetsFile (recovery.ts). */
+  /** Opens and recovers; throws LotteryMismatch or StorageStartupError. */
   static open(options: FileStoreOptions): FileStoreHost {
     let io: FileIo = nodeIo;
     let fault: FileStoreInit['fault'] = null;
@@ -104,10 +104,6 @@ export class FileStoreHost {
       io = new FaultyIo(nodeIo, fault.plan, fault.state, faultLogger(options.logger));
     }
     return new FileStoreHost(options, io, fault);
-  }
-
-  get files(): FileStoreFiles {
-    return this.#files;
   }
 
   workerInit(): FileStoreInit {
@@ -204,7 +200,7 @@ export class FileStoreHost {
       io.truncate(journalFd, 0);
       header = { rosterSize: roster.length, rosterDigest: rosterDigest(roster), lotteryId: randomBytes(16).toString('hex'), createdMs: Date.now() };
       writeFully(io, journalFd, encodeHeader(header));
-      const adopted = adoptBetsFile(io, dataFd, journalFd, state);
+      const adopted = this.#adopt();
       this.#settle(adopted.dataSize, adopted.journalSize);
       return {
         lotteryId: header.lotteryId,
@@ -236,6 +232,17 @@ export class FileStoreHost {
       discardedBytes: replayed.discardedBytes,
       discardedJournalBytes: replayed.discardedJournalBytes,
     };
+  }
+
+  /** Journals a bets.csv that came without a journal; a file that is not one stops the start. */
+  #adopt(): ReturnType<typeof adoptBetsFile> {
+    const { dataFd, journalFd, dataPath } = this.#files;
+    try {
+      return adoptBetsFile(this.#io, dataFd, journalFd, this.#state);
+    } catch (error) {
+      if (!(error instanceof NotABetsFile)) throw error;
+      throw new StorageStartupError(`${dataPath} has no journal and is not a file of stored bets: ${error.message}; move it away or fix it`);
+    }
   }
 
   /** After recovery: committed and durable sizes are what is in the (synced) files. */

@@ -47,7 +47,7 @@ const SIZE_SLOTS = 4;
 const ROSTER_AT = SIZES_AT + SIZE_SLOTS * Float64Array.BYTES_PER_ELEMENT;
 const BUFFER_BYTES = ROSTER_AT + AGENCIES;
 
-export const FREE = 0;
+const FREE = 0;
 
 /** The id a thread writes into LOCK and SYNCER. */
 export function ownerIdOf(threadId: number): number {

@@ -93,7 +93,7 @@ const SINK = join(ROOT, 'dist', 'bench', 'sink.js');
 const REFERENCE_DIR = resolve(ROOT, '..', 'shared', 'data');
 const REFERENCE_BETS = 78_697;
 
-/** The largest batch that fits 8 kB frames for typical bets; the agency's BatchBuilder also cuts at 8 kB. */
+/** The largest batch that fits 8 kB frames for typical bets; the agency's BatchEncoder also cuts at 8 kB. */
 const BATCH = 200;
 const LOADGEN_WINDOW = 128;
 const SEED = 20_261_123;

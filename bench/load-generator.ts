@@ -5,7 +5,7 @@
  *   node dist/bench/load-generator.js --port P --mode ingest \
  *     --file 1=/path/agency-1.csv --file 2=... [--batch 200] [--window 128]
  * Every file is read and cut into BetBatch frames BEFORE the clock starts
- * (at most --batch bets and 8 kB per frame, like the agency's BatchBuilder). Then
+ * (at most --batch bets and 8 kB per frame, like the agency's BatchEncoder). Then
  * every connection says Hello and gets its Welcome (stored must be 0). The
  * clock runs from the first batch written to the last BatchAck received;
  * each connection keeps up to --window batches in flight and matches acks by
@@ -136,7 +136,7 @@ interface Encoded {
   readonly bets: number;
 }
 
-/** Batches of at most `max` bets and 8 kB, as the agency's BatchBuilder cuts them (with the generic codec: pre-encoding is not timed). */
+/** Batches of at most `max` bets and 8 kB, as the agency's BatchEncoder cuts them (with the generic codec: pre-encoding is not timed). */
 function encode(bets: readonly Bet[], max: number): Encoded {
   const frames: Buffer[] = [];
   const counts: number[] = [];

@@ -2,7 +2,7 @@
  * Streams an agency's bets file with csv-parse, never holding it whole.
  * Format: `first,last,document,birthdate,number`, no header, LF or CRLF,
  * UTF-8 (a BOM is skipped). Records come out in arrays, one per parser read
- * burst, as csv-parse gives them: BatchBuilder encodes the valid ones
+ * burst, as csv-parse gives them: protocol's BatchEncoder encodes the valid ones
  * straight into frames, and toRow says what is wrong with the others.
  *
  * The parser runs with its cheapest options: its `info`, `trim` and

@@ -75,15 +75,6 @@ export class Connection {
     }
   }
 
-  /** Holds writes until `uncork`, so that several frames leave in one system call. */
-  cork(): void {
-    this.#socket.cork();
-  }
-
-  uncork(): void {
-    this.#socket.uncork();
-  }
-
   /** The next message from the central. */
   next(): Promise<ServerMessage> {
     const queued = this.#inbox.shift();

@@ -2,17 +2,16 @@
  * An agency's bets file as encoded batches, with no network in sight: reads
  * records (RecordReader), skips the first `skip` records (the central has
  * settled them: stored, or refused), reports invalid rows with their line
- * numbers, and encodes the rest (BatchBuilder), each batch stamped with the
+ * numbers, and encodes the rest (protocol's BatchEncoder), each batch stamped with the
  * record number of its last bet. The agency decides when frames leave.
  */
-import { todayUtc } from '../protocol/index.js';
-import { BatchBuilder } from './batch-builder.js';
+import { BatchEncoder, todayUtc } from '../protocol/index.js';
 import { isBlank, RecordReader, toRow, type Row } from './bet-source.js';
 
 export type InvalidRow = Row & { readonly error: string };
 
 export class FileBatches {
-  readonly builder: BatchBuilder;
+  readonly builder: BatchEncoder;
   readonly #reader: RecordReader;
   #line = 0;
   readonly #skip: number;
@@ -26,7 +25,7 @@ export class FileBatches {
     /** Called for every row that is not a valid bet; may throw to stop (strict mode). */
     private readonly onInvalid: (row: InvalidRow) => void,
   ) {
-    this.builder = new BatchBuilder(maxBets);
+    this.builder = new BatchEncoder(maxBets);
     this.#reader = new RecordReader(path, signal);
     this.#skip = skip;
   }

@@ -17,6 +17,10 @@ import { decodeWelcome, encodeWelcome, type Welcome } from './messages/welcome.j
 import { decodeWinners, encodeWinners, type Winners } from './messages/winners.js';
 import { BodyReader } from './reader.js';
 
+export * from './ascii.js';
+export * from './batch-encoder.js';
+export * from './batch-scanner.js';
+export * from './bet-rules.js';
 export * from './constants.js';
 export * from './errors.js';
 export * from './frame.js';

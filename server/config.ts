@@ -10,7 +10,7 @@ import { parse as parseIni } from 'ini';
 import { readSecretsFile } from '../common/auth.js';
 import { ConfigError, env, from, pick, toBool, toDurationMs, toInt, toLevel, toText, type Raw } from '../common/config.js';
 import type { Level } from '../common/logger.js';
-import { MAX_BATCH_FRAME } from '../protocol/index.js';
+import { MAX_AGENCY_ID, MAX_BATCH_FRAME } from '../protocol/index.js';
 import { describeRoster, parseAgencyIds, rosterOfCount, type Roster } from './roster.js';
 import { FAULT_VARIABLE, faultPlanFrom, type FaultPlan } from './storage/file/io.js';
 
@@ -96,7 +96,7 @@ export function loadServerConfig(flags: ServerFlags): ServerConfig {
  */
 function chooseRoster(agenciesGiven: Raw | undefined, idsRaw: Raw | undefined, secrets: { raw: Raw; ids: number[] } | null): Roster {
   const agenciesRaw = agenciesGiven ?? def('SERVER_AGENCIES', '5');
-  const count = toInt(agenciesRaw, 0, 65535);
+  const count = toInt(agenciesRaw, 0, MAX_AGENCY_ID);
   const countGiven = agenciesGiven !== undefined;
   let roster: Roster;
   if (idsRaw) {

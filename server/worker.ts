@@ -20,7 +20,7 @@ import {
 } from '../protocol/index.js';
 import { CentralState } from './central-state.js';
 import { InboundFlow } from './flow.js';
-import { Session } from './session.js';
+import { Session } from './session/session.js';
 import { workerFileStore } from './storage/file/file-host.js';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './thread-messages.js';
 

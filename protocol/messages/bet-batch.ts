@@ -10,8 +10,8 @@
  *   Bet  × count   see bet.ts
  *
  * The fixed part's offsets are exported for the two fast paths that write
- * and read batches on the bytes (the agency's BatchBuilder, the central's
- * BatchLineWriter).
+ * and read batches on the bytes (the agency's BatchEncoder, the central's
+ * scanBetBatch).
  */
 import { HEADER_SIZE, MAX_BATCH_FRAME, MessageType } from '../constants.js';
 import { checkRange, type BodyReader } from '../reader.js';

@@ -8,40 +8,19 @@
  * commas in the middle never matter. It runs on the accepting thread, so it
  * yields to the event loop between chunks.
  */
-import { WINNING_NUMBER } from '../../../protocol/index.js';
+import { COMMA, NEWLINE, WINNING_NUMBER } from '../../../protocol/index.js';
 import type { FileIo } from './io.js';
+import { wholeLines } from './whole-lines.js';
 
-const CHUNK = 1024 * 1024;
 const PATTERN = Buffer.from(`,${WINNING_NUMBER}\n`);
-const NEWLINE = 0x0a;
-const COMMA = 0x2c;
 /** `,YYYY-MM-DD` before the number. */
 const DATE_FIELD = 11;
 
 /** Winning documents per agency, in file order, over the first `size` bytes of the file. */
 export async function findWinners(io: FileIo, fd: number, size: number): Promise<Map<number, string[]>> {
   const winners = new Map<number, string[]>();
-  let buffer = Buffer.allocUnsafe(CHUNK);
-  let carried = 0; // bytes of an unfinished line moved to the front of `buffer`
-  let position = 0;
-  for (;;) {
-    const read = position < size ? io.read(fd, buffer, carried, Math.min(buffer.length - carried, size - position), position) : 0;
-    position += read;
-    const end = carried + read;
-    // Only whole lines are scanned; the unfinished tail is carried over.
-    const lastNewline = end === 0 ? -1 : buffer.lastIndexOf(NEWLINE, end - 1);
-    const wholeEnd = lastNewline + 1;
-    collect(buffer.subarray(0, wholeEnd), winners);
-    if (read === 0) break;
-    carried = end - wholeEnd;
-    if (carried === buffer.length) {
-      // A single line longer than the buffer: grow (never happens with valid bets).
-      const bigger = Buffer.allocUnsafe(buffer.length * 2);
-      buffer.copy(bigger, 0, 0, carried);
-      buffer = bigger;
-    } else {
-      buffer.copy(buffer, 0, wholeEnd, end);
-    }
+  for (const chunk of wholeLines(io, fd, size)) {
+    collect(chunk.bytes, winners);
     await new Promise((resolve) => setImmediate(resolve));
   }
   return winners;

@@ -26,6 +26,7 @@
  * disk never got, and the central is told to stop (`onFatal`). SYNCER and LOCK
  * stay held until the process ends.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ENTRY_BYTES, EntryKind, writeEntry } from './journal-format.js';
 import { writeFully, type FileIo } from './io.js';
 import { covers, type JournalState } from './journal-state.js';
@@ -258,8 +259,4 @@ async function syncOne(io: FileIo, fd: number, file: string): Promise<void> {
   } catch (error) {
     throw new SyncFailure(file, error as Error);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -12,6 +12,7 @@
  * ever compared through `covers`, which is exact while the two values are
  * within 2^31 of each other (a few thousand writes apart at most).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_AGENCY_ID } from '../../../protocol/index.js';
 
 const LOCK = 0;
@@ -91,7 +92,7 @@ export class JournalState {
 
   /** Takes LOCK without blocking the thread (the main thread's way). */
   async lockPolling(owner: number): Promise<void> {
-    while (Atomics.compareExchange(this.#slots, LOCK, FREE, owner) !== FREE) await pause();
+    while (Atomics.compareExchange(this.#slots, LOCK, FREE, owner) !== FREE) await sleep(1);
   }
 
   unlock(owner: number): void {
@@ -230,8 +231,4 @@ export class JournalState {
     Atomics.store(this.#slots, SETTLED + agency, position);
     Atomics.store(this.#slots, LAST_WRITE + agency, writeSeq);
   }
-}
-
-function pause(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 1));
 }

@@ -18,15 +18,12 @@
  * adopted: its whole lines are kept and journaled, a torn last line is cut,
  * and each agency resumes by count (position = bets stored).
  */
+import { COMMA, MAX_AGENCY_ID, NEWLINE, ZERO } from '../../../protocol/index.js';
 import { ENTRY_BYTES, EntryKind, HEADER_BYTES, readEntry, writeEntry, type JournalEntry } from './journal-format.js';
 import { writeFully, type FileIo } from './io.js';
+import { wholeLines, type LineChunk } from './whole-lines.js';
 import type { JournalState } from './journal-state.js';
 
-const CHUNK = 1024 * 1024;
-const NEWLINE = 0x0a;
-const COMMA = 0x2c;
-/** A stored line is a few hundred bytes at most; anything longer is not one. */
-const MAX_LINE = 64 * 1024;
 
 export interface Replayed {
   readonly entries: number;
@@ -69,7 +66,7 @@ export function replayJournal(io: FileIo, dataFd: number, journalFd: number, sta
   if (dataEnd < dataLength) io.truncate(dataFd, dataEnd);
   if (journalEnd < journalLength) io.truncate(journalFd, journalEnd);
   let agencies = 0;
-  for (let agency = 1; agency <= 0xffff; agency++) if (state.stored(agency) > 0) agencies++;
+  for (let agency = 1; agency <= MAX_AGENCY_ID; agency++) if (state.stored(agency) > 0) agencies++;
   return {
     entries: count,
     bets,
@@ -137,8 +134,8 @@ export function adoptBetsFile(io: FileIo, dataFd: number, journalFd: number, sta
   let lineNumber = 0;
   for (let line = lines.nextAgency(); line !== null; line = lines.nextAgency()) {
     lineNumber++;
-    if (line.agency < 1 || line.agency > 0xffff) {
-      throw new NotABetsFile(`line ${lineNumber} (byte ${line.start}) does not start with an agency id 1..65535 and a comma`);
+    if (line.agency < 1 || line.agency > MAX_AGENCY_ID) {
+      throw new NotABetsFile(`line ${lineNumber} (byte ${line.start}) does not start with an agency id 1..${MAX_AGENCY_ID} and a comma`);
     }
     if (run && run.agency !== line.agency) flushRun(line.start);
     run ??= { agency: line.agency, bets: 0 };
@@ -150,7 +147,7 @@ export function adoptBetsFile(io: FileIo, dataFd: number, journalFd: number, sta
   flushEntries();
   if (dataEnd < dataLength) io.truncate(dataFd, dataEnd);
   let agencies = 0;
-  for (let agency = 1; agency <= 0xffff; agency++) if (state.stored(agency) > 0) agencies++;
+  for (let agency = 1; agency <= MAX_AGENCY_ID; agency++) if (state.stored(agency) > 0) agencies++;
   return { bets, agencies, discardedBytes: dataLength - dataEnd, dataSize: dataEnd, journalSize };
 }
 
@@ -182,24 +179,23 @@ class EntryReader {
   }
 }
 
-/** bets.csv's lines, front to back, from a chunk buffer. */
+/** bets.csv's whole lines, one at a time, over wholeLines' chunks. */
 class LineReader {
-  #buffer = Buffer.allocUnsafe(CHUNK);
-  /** File offset of #buffer[0]. */
-  #base = 0;
+  readonly #chunks: Generator<LineChunk>;
+  #chunk: LineChunk | null = null;
+  /** Index in the chunk of the next line. */
   #at = 0;
-  #length = 0;
+  /** File offset just after the last line consumed. */
+  #position = 0;
   readonly #prefix = Buffer.alloc(6);
 
-  constructor(
-    private readonly io: FileIo,
-    private readonly fd: number,
-    private readonly size: number,
-  ) {}
+  constructor(io: FileIo, fd: number, size: number) {
+    this.#chunks = wholeLines(io, fd, size);
+  }
 
   /** File offset just after the last whole line consumed. */
   get position(): number {
-    return this.#base + this.#at;
+    return this.#position;
   }
 
   /**
@@ -209,27 +205,27 @@ class LineReader {
   consume(agency: number, count: number, end: number): boolean {
     const prefixLength = this.#prefix.write(`${agency},`, 'latin1');
     for (let i = 0; i < count; i++) {
-      const newline = this.#lineEnd(end);
+      const newline = this.#nextLine();
       if (newline < 0) return false;
-      const buffer = this.#buffer;
+      const bytes = this.#chunk!.bytes;
       const at = this.#at;
-      if (newline - at < prefixLength) return false;
-      for (let k = 0; k < prefixLength; k++) if (buffer[at + k] !== this.#prefix[k]) return false;
-      this.#at = newline + 1;
+      if (newline - at < prefixLength || this.#chunk!.offset + newline >= end) return false;
+      for (let k = 0; k < prefixLength; k++) if (bytes[at + k] !== this.#prefix[k]) return false;
+      this.#take(newline);
     }
-    return this.position === end;
+    return this.#position === end;
   }
 
   /** The next whole line's agency id (-1 when it does not start with one) and start; null after the last whole line. */
   nextAgency(): { agency: number; start: number } | null {
-    const newline = this.#lineEnd(this.size);
+    const newline = this.#nextLine();
     if (newline < 0) return null;
-    const start = this.position;
-    const buffer = this.#buffer;
+    const start = this.#position;
+    const bytes = this.#chunk!.bytes;
     let agency = 0;
     let k = this.#at;
-    for (; k < newline && buffer[k] !== COMMA; k++) {
-      const digit = buffer[k]! - 0x30;
+    for (; k < newline && bytes[k] !== COMMA; k++) {
+      const digit = bytes[k]! - ZERO;
       // At most five digits, no leading zero: exactly how the central writes an id.
       if (digit < 0 || digit > 9 || k - this.#at >= 5 || (digit === 0 && k === this.#at)) {
         agency = -1;
@@ -237,27 +233,25 @@ class LineReader {
       }
       agency = agency * 10 + digit;
     }
-    if (k === this.#at || buffer[k] !== COMMA) agency = -1;
-    this.#at = newline + 1;
+    if (k === this.#at || bytes[k] !== COMMA) agency = -1;
+    this.#take(newline);
     return { agency, start };
   }
 
-  /** Index in #buffer of the newline ending the line at #at, if it ends before file offset `limit` (reading on as needed); -1 if not. */
-  #lineEnd(limit: number): number {
-    for (;;) {
-      const newline = this.#buffer.indexOf(NEWLINE, this.#at);
-      if (newline !== -1 && newline < this.#length) return this.#base + newline < limit ? newline : -1;
-      if (this.#base + this.#length >= this.size || this.#length - this.#at > MAX_LINE) return -1;
-      // Keep the unfinished line at the front and read a whole chunk after it.
-      const carried = this.#length - this.#at;
-      this.#buffer.copy(this.#buffer, 0, this.#at, this.#length);
-      this.#base += this.#at;
+  /** Index in the current chunk of the newline ending the next line (moving to the next chunk as needed); -1 at the end. */
+  #nextLine(): number {
+    while (!this.#chunk || this.#at >= this.#chunk.bytes.length) {
+      const next = this.#chunks.next();
+      if (next.done) return -1;
+      this.#chunk = next.value;
       this.#at = 0;
-      const want = Math.min(this.#buffer.length - carried, this.size - this.#base - carried);
-      const read = readFully(this.io, this.fd, this.#buffer, want, this.#base + carried, carried);
-      this.#length = carried + read;
-      if (read === 0) return -1;
     }
+    return this.#chunk.bytes.indexOf(NEWLINE, this.#at);
+  }
+
+  #take(newline: number): void {
+    this.#at = newline + 1;
+    this.#position = this.#chunk!.offset + this.#at;
   }
 }
 

@@ -1,10 +1,9 @@
-// The agency's fast encoder must accept exactly the records toRow accepts and
+// The agency's fast encoder (protocol's BatchEncoder) must accept exactly the records toRow accepts and
 // produce the very frames encodeBetBatch would, cut where the contract says.
 import fc from 'fast-check';
 import t from 'tap';
-import { BatchBuilder } from '../../client/batch-builder.js';
 import { toRow } from '../../client/bet-source.js';
-import { MAX_BATCH_BETS_BYTES, MessageType, betSize, encodeBetBatch, type Bet } from '../../protocol/index.js';
+import { BatchEncoder, MAX_BATCH_BETS_BYTES, MessageType, betSize, encodeBetBatch, type Bet } from '../../protocol/index.js';
 import { fromHex } from '../helpers/bytes.js';
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -36,7 +35,7 @@ function reference(records: string[][], maxBets: number): Buffer {
 }
 
 function build(records: string[][], maxBets: number, takeEvery = Infinity): { bytes: Buffer; accepted: boolean[]; counts: number[] } {
-  const builder = new BatchBuilder(maxBets);
+  const builder = new BatchEncoder(maxBets);
   const pieces: Buffer[] = [];
   const counts: number[] = [];
   let nextSeq = 0;

@@ -1,7 +1,8 @@
 /**
  * The agency's hot path: CSV fields straight into BetBatch frames (layout in
- * protocol/messages/bet-batch.ts), checked and written in one pass per
- * field, with no Bet objects and no Buffer call per field.
+ * messages/bet-batch.ts), each field written as UTF-8 into the frame and then
+ * checked on those bytes by the one validator (bet-rules.ts), with no Bet
+ * objects and no Buffer call per field.
  *
  * Frames are written back to back into a chunk buffer; `take()` hands out
  * every closed frame as one slice, ready for a single socket write. A batch
@@ -9,30 +10,15 @@
  * frame past MAX_BATCH_FRAME (that bet then opens the next batch), exactly as
  * the contract's `batch.maxAmount` describes.
  *
- * `addFields` accepts exactly the records toRow accepts (a differential test
- * holds it to that). For any other record it writes nothing and returns
- * false; the caller asks toRow why.
+ * `addFields` accepts exactly the records the agency's toRow accepts (a
+ * differential test holds it to that). For any other record it writes
+ * nothing and returns false; the caller asks toRow why.
  */
-import {
-  BATCH_BETS_OFFSET,
-  BATCH_COUNT_OFFSET,
-  BATCH_POSITION_OFFSET,
-  BATCH_SEQ_OFFSET,
-  BIRTHDATE_BYTES,
-  betSize,
-  dateNumber,
-  daysInMonth,
-  FrameWriter,
-  HEADER_SIZE,
-  MAX_BATCH_FRAME,
-  MAX_BET_NUMBER,
-  MAX_DOCUMENT_DIGITS,
-  MAX_NAME_BYTES,
-  MessageType,
-  OLDEST_BIRTH_YEAR,
-  writeBet,
-  type Bet,
-} from '../protocol/index.js';
+import { birthdateProblem, dateNumber, documentProblem, nameProblem, numberProblem, Problem } from './bet-rules.js';
+import { BIRTHDATE_BYTES, HEADER_SIZE, MAX_BATCH_FRAME, MAX_DOCUMENT_DIGITS, MAX_NAME_BYTES, MessageType } from './constants.js';
+import { BATCH_BETS_OFFSET, BATCH_COUNT_OFFSET, BATCH_POSITION_OFFSET, BATCH_SEQ_OFFSET } from './messages/bet-batch.js';
+import { betSize, writeBet, type Bet } from './messages/bet.js';
+import { FrameWriter } from './writer.js';
 
 /** Frame header plus the batch's fixed part (seq, position, count). */
 const BATCH_HEAD = HEADER_SIZE + BATCH_BETS_OFFSET;
@@ -49,7 +35,7 @@ export interface TakenBatches {
   readonly counts: readonly number[];
 }
 
-export class BatchBuilder {
+export class BatchEncoder {
   #chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   #at = 0;
   /** Start of the closed frames not yet taken, in #chunk. */
@@ -190,7 +176,7 @@ export class BatchBuilder {
   }
 }
 
-/** `value` as a bet number (what toRow's /^\d{1,9}$/ then ≤ 9999 accepts), or -1. */
+/** `value` as a bet number (what the agency's toRow accepts: /^\d{1,9}$/, then the number rule), or -1. */
 function smallNumber(value: string): number {
   if (value.length === 0 || value.length > 9) return -1;
   let n = 0;
@@ -199,7 +185,7 @@ function smallNumber(value: string): number {
     if (!(d >= 0 && d <= 9)) return -1;
     n = n * 10 + d;
   }
-  return n <= MAX_BET_NUMBER ? n : -1;
+  return numberProblem(n) === Problem.None ? n : -1;
 }
 
 /** trim(), skipped when neither end can be whitespace (the common case). */
@@ -209,85 +195,68 @@ function trimmed(value: string): string {
   return first > 0x20 && first < 0x7f && last > 0x20 && last < 0x7f ? value : value.trim();
 }
 
-/** Writes a document (1..MAX_DOCUMENT_DIGITS ASCII digits) as str8; -1 if it is not one. */
-function writeDocument(out: Buffer, at: number, value: string): number {
-  if (value.length === 0 || value.length > MAX_DOCUMENT_DIGITS) return -1;
-  out[at] = value.length;
-  let o = at + 1;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return -1;
-    out[o++] = c;
-  }
-  return o;
-}
-
-/**
- * Writes a birthdate (10 bytes, no prefix) if it is what birthdateProblem
- * accepts: a real YYYY-MM-DD from 1900-01-01 to today (yyyymmdd); else -1.
- */
-function writeBirthdate(out: Buffer, at: number, value: string, today: number): number {
-  if (value.length !== BIRTHDATE_BYTES) return -1;
-  let year = 0;
-  let month = 0;
-  let day = 0;
-  for (let i = 0; i < BIRTHDATE_BYTES; i++) {
-    const c = value.charCodeAt(i);
-    out[at + i] = c;
-    if (i === 4 || i === 7) {
-      if (c !== 0x2d) return -1;
-      continue;
-    }
-    const d = c - 0x30;
-    if (d < 0 || d > 9) return -1;
-    if (i < 4) year = year * 10 + d;
-    else if (i < 7) month = month * 10 + d;
-    else day = day * 10 + d;
-  }
-  if (year < OLDEST_BIRTH_YEAR || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return -1;
-  return year * 10000 + month * 100 + day <= today ? at + BIRTHDATE_BYTES : -1;
-}
-
-/**
- * Writes `value` as str8 (u8 length + UTF-8) at `at`; returns the offset
- * after it, or -1 when it is not a valid name (empty, a control character,
- * more than MAX_NAME_BYTES). UTF-8 by hand, as Buffer does it: a lone
- * surrogate becomes U+FFFD.
- */
+/** Writes a name as str8 (u8 length + UTF-8) at `at`; the offset after it, or -1 when it is not a valid name. */
 function writeName(out: Buffer, at: number, value: string): number {
-  const limit = at + 1 + MAX_NAME_BYTES;
-  let o = at + 1;
+  const end = writeUtf8(out, at + 1, value, MAX_NAME_BYTES);
+  if (end < 0 || nameProblem(out, at + 1, end) !== Problem.None) return -1;
+  out[at] = end - at - 1;
+  return end;
+}
+
+/** Writes a document as str8; -1 when it is not 1..MAX_DOCUMENT_DIGITS digits. */
+function writeDocument(out: Buffer, at: number, value: string): number {
+  const end = writeUtf8(out, at + 1, value, MAX_DOCUMENT_DIGITS);
+  if (end < 0 || documentProblem(out, at + 1, end) !== Problem.None) return -1;
+  out[at] = end - at - 1;
+  return end;
+}
+
+/** Writes a birthdate (10 bytes, no prefix); -1 when it is not a real date from 1900-01-01 to `today` (yyyymmdd). */
+function writeBirthdate(out: Buffer, at: number, value: string, today: number): number {
+  const end = writeUtf8(out, at, value, BIRTHDATE_BYTES);
+  if (end - at !== BIRTHDATE_BYTES || birthdateProblem(out, at, today) !== Problem.None) return -1;
+  return end;
+}
+
+/**
+ * Writes `value` as UTF-8 at `at`, as Buffer does it (a lone surrogate
+ * becomes U+FFFD), by hand: a Buffer call per field costs more than the
+ * loop. The offset after it, or -1 once it would take more than `limit` bytes.
+ */
+function writeUtf8(out: Buffer, at: number, value: string, limit: number): number {
+  const stop = at + limit;
+  let o = at;
   for (let i = 0; i < value.length; i++) {
     let c = value.charCodeAt(i);
     if (c < 0x80) {
-      if (c < 0x20 || c === 0x7f) return -1;
+      if (o >= stop) return -1;
       out[o++] = c;
-    } else if (c < 0x800) {
+      continue;
+    }
+    if (c < 0x800) {
+      if (o + 2 > stop) return -1;
       out[o++] = 0xc0 | (c >> 6);
       out[o++] = 0x80 | (c & 0x3f);
-    } else {
-      if (c >= 0xd800 && c <= 0xdfff) {
-        const low = c <= 0xdbff && i + 1 < value.length ? value.charCodeAt(i + 1) : 0;
-        if (low >= 0xdc00 && low <= 0xdfff) {
-          const point = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
-          out[o++] = 0xf0 | (point >> 18);
-          out[o++] = 0x80 | ((point >> 12) & 0x3f);
-          out[o++] = 0x80 | ((point >> 6) & 0x3f);
-          out[o++] = 0x80 | (point & 0x3f);
-          i++;
-          if (o > limit) return -1;
-          continue;
-        }
-        c = 0xfffd;
-      }
-      out[o++] = 0xe0 | (c >> 12);
-      out[o++] = 0x80 | ((c >> 6) & 0x3f);
-      out[o++] = 0x80 | (c & 0x3f);
+      continue;
     }
-    if (o > limit) return -1;
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const low = c <= 0xdbff && i + 1 < value.length ? value.charCodeAt(i + 1) : 0;
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        if (o + 4 > stop) return -1;
+        const point = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+        out[o++] = 0xf0 | (point >> 18);
+        out[o++] = 0x80 | ((point >> 12) & 0x3f);
+        out[o++] = 0x80 | ((point >> 6) & 0x3f);
+        out[o++] = 0x80 | (point & 0x3f);
+        i++;
+        continue;
+      }
+      c = 0xfffd;
+    }
+    if (o + 3 > stop) return -1;
+    out[o++] = 0xe0 | (c >> 12);
+    out[o++] = 0x80 | ((c >> 6) & 0x3f);
+    out[o++] = 0x80 | (c & 0x3f);
   }
-  const length = o - at - 1;
-  if (length === 0) return -1;
-  out[at] = length;
   return o;
 }

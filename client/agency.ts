@@ -223,8 +223,8 @@ export class Agency {
       const taken = file.builder.take();
       if (!taken) return;
       for (let i = 0; i < taken.counts.length; i++) {
-        inFlight.set(taken.firstSeq + i, taken.counts[i]!);
-        this.logger.debug('batch_sent', 'success', { seq: taken.firstSeq + i, cantidad: taken.counts[i]! });
+        inFlight.set(taken.firstSeq + i, taken.counts[i]);
+        this.logger.debug('batch_sent', 'success', { seq: taken.firstSeq + i, cantidad: taken.counts[i] });
       }
       await connection.send(taken.bytes);
     };

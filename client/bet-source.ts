@@ -28,11 +28,11 @@ export const READ_CHUNK_BYTES = 256 * 1024;
 /** Turns one parsed record into a Bet, or says why it is not one. */
 export function toRow(fields: readonly string[], line: number, today = todayUtc()): Row {
   if (fields.length !== FIELDS) return { line, error: `expected ${FIELDS} fields (first,last,document,birthdate,number), got ${fields.length}` };
-  const firstName = fields[0]!.trim();
-  const lastName = fields[1]!.trim();
-  const document = fields[2]!.trim();
-  const birthdate = fields[3]!.trim();
-  const numberText = fields[4]!.trim();
+  const firstName = fields[0].trim();
+  const lastName = fields[1].trim();
+  const document = fields[2].trim();
+  const birthdate = fields[3].trim();
+  const numberText = fields[4].trim();
   if (!INTEGER.test(numberText)) return { line, error: `number must be an integer from 0 to 9999, got ${JSON.stringify(numberText)}` };
   const bet: Bet = { firstName, lastName, document, birthdate, number: Number(numberText) };
   const problem = validateBet(bet, today);
@@ -41,7 +41,7 @@ export function toRow(fields: readonly string[], line: number, today = todayUtc(
 
 /** True for the record csv-parse makes of an empty or all-blank line. */
 export function isBlank(record: readonly string[]): boolean {
-  return record.length === 1 && record[0]!.trim() === '';
+  return record.length === 1 && record[0].trim() === '';
 }
 
 /**

@@ -91,7 +91,7 @@ function loadSecret(flagFile: string | undefined): string | null {
   const fileRaw = pick(env('CLI_SECRET_FILE'), flag('secret-file', flagFile));
   if (fileRaw) {
     if (!existsSync(fileRaw.value)) throw new ConfigError(fileRaw.key, `secret file ${fileRaw.value} does not exist`);
-    const secret = readFileSync(fileRaw.value, 'utf8').split(/\r?\n/)[0]!.trim();
+    const secret = readFileSync(fileRaw.value, 'utf8').split(/\r?\n/)[0].trim();
     if (secret === '') throw new ConfigError(fileRaw.key, `secret file ${fileRaw.value} is empty`);
     return secret;
   }

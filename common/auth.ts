@@ -40,8 +40,8 @@ export function parseSecrets(text: string, source: string): Map<number, string> 
     if (!match || agency < 1 || agency > 65535) {
       throw new Error(`${source} line ${index + 1}: expected "<agency 1..65535> <secret>"`);
     }
-    if (match[2]!.length < 8) throw new Error(`${source} line ${index + 1}: the secret of agency ${agency} is shorter than 8 characters`);
-    secrets.set(agency, match[2]!);
+    if (match[2].length < 8) throw new Error(`${source} line ${index + 1}: the secret of agency ${agency} is shorter than 8 characters`);
+    secrets.set(agency, match[2]);
   });
   return secrets;
 }

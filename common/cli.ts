@@ -20,7 +20,7 @@ export async function parseFlags<T extends OptionValues>(describe: (command: typ
   const { Command, CommanderError } = await import('commander');
   const program = describe(Command);
   try {
-    program.exitOverride().parse(argv as string[]);
+    program.exitOverride().parse(argv);
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : USAGE_ERROR;
     throw error;

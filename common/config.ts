@@ -34,7 +34,9 @@ export function pick(...candidates: ReadonlyArray<Raw | undefined>): Raw | undef
 /** A candidate from a source, or undefined when the source does not set it. */
 export function from(key: string, value: unknown): Raw | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value === 'object') throw new ConfigError(key, 'must be a single value, not a section or list');
+  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+    throw new ConfigError(key, 'must be a single value, not a section or list');
+  }
   return { key, value: String(value) };
 }
 

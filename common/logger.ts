@@ -89,7 +89,7 @@ export class Logger {
 export function formatLine(at: Date, level: Level, action: string, result: Result, fields: Fields): string {
   let line = `${timestamp(at)} ${level.padEnd(8)} action: ${action} | result: ${result}`;
   for (const key in fields) {
-    const value = fields[key]!;
+    const value = fields[key];
     line += ` | ${key}: ${typeof value === 'number' ? value : clean(String(value))}`;
   }
   return line + '\n';

@@ -76,7 +76,7 @@ export class BatchEncoder {
    */
   addFields(fields: readonly string[], today: string, position: number): boolean {
     if (fields.length !== FIELDS) return false;
-    const number = smallNumber(trimmed(fields[4]!));
+    const number = smallNumber(trimmed(fields[4]));
     if (number < 0) return false;
     if (today !== this.#today) {
       this.#today = today;
@@ -84,10 +84,10 @@ export class BatchEncoder {
     }
     const out = this.#reserve();
     const start = this.#at;
-    let o = writeName(out, start, trimmed(fields[0]!));
-    if (o >= 0) o = writeName(out, o, trimmed(fields[1]!));
-    if (o >= 0) o = writeDocument(out, o, trimmed(fields[2]!));
-    if (o >= 0) o = writeBirthdate(out, o, trimmed(fields[3]!), this.#todayNumber);
+    let o = writeName(out, start, trimmed(fields[0]));
+    if (o >= 0) o = writeName(out, o, trimmed(fields[1]));
+    if (o >= 0) o = writeDocument(out, o, trimmed(fields[2]));
+    if (o >= 0) o = writeBirthdate(out, o, trimmed(fields[3]), this.#todayNumber);
     if (o < 0) return false; // bytes past #at are scratch until committed
     out[o++] = number >> 8;
     out[o++] = number & 0xff;
@@ -117,7 +117,7 @@ export class BatchEncoder {
     const pieces = [...this.#carried];
     if (end > this.#from) pieces.push(this.#chunk.subarray(this.#from, end));
     this.#from = end;
-    const taken = { bytes: pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces), firstSeq: this.#takeSeq, counts: this.#closedCounts };
+    const taken = { bytes: pieces.length === 1 ? pieces[0] : Buffer.concat(pieces), firstSeq: this.#takeSeq, counts: this.#closedCounts };
     this.#takeSeq += this.#closedCounts.length;
     this.#carried = [];
     this.#closedCounts = [];

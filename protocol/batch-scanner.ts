@@ -38,19 +38,19 @@ export function scanBetBatch(body: Buffer, today: number, sink: BetSink): number
     // first and last name: u8 length + UTF-8
     if (at >= size) return -1;
     const first = at + 1;
-    const firstEnd = first + body[at]!;
+    const firstEnd = first + body[at];
     if (firstEnd >= size || nameProblem(body, first, firstEnd) !== Problem.None) return -1;
     const last = firstEnd + 1;
-    const lastEnd = last + body[firstEnd]!;
+    const lastEnd = last + body[firstEnd];
     if (lastEnd >= size || nameProblem(body, last, lastEnd) !== Problem.None) return -1;
     // document: u8 length + digits
     const document = lastEnd + 1;
-    const documentEnd = document + body[lastEnd]!;
+    const documentEnd = document + body[lastEnd];
     if (documentEnd > size || documentProblem(body, document, documentEnd) !== Problem.None) return -1;
     // birthdate: 10 bytes YYYY-MM-DD, then the u16 number
     const birthdate = documentEnd;
     if (birthdate + BIRTHDATE_BYTES + 2 > size || birthdateProblem(body, birthdate, today) !== Problem.None) return -1;
-    const number = (body[birthdate + BIRTHDATE_BYTES]! << 8) | body[birthdate + BIRTHDATE_BYTES + 1]!;
+    const number = (body[birthdate + BIRTHDATE_BYTES] << 8) | body[birthdate + BIRTHDATE_BYTES + 1];
     if (numberProblem(number) !== Problem.None) return -1;
     sink.bet(body, first, firstEnd, last, lastEnd, document, documentEnd, birthdate, number);
     at = birthdate + BIRTHDATE_BYTES + 2;

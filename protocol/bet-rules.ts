@@ -34,7 +34,7 @@ export function nameProblem(bytes: Uint8Array, from: number, to: number): Proble
   if (to - from > MAX_NAME_BYTES) return Problem.TooLong;
   let visible = false;
   for (let k = from; k < to; ) {
-    const byte = bytes[k]!;
+    const byte = bytes[k];
     if (byte < 0x80) {
       if (byte < SPACE || byte === DEL) return Problem.Control;
       if (byte !== SPACE) visible = true;
@@ -53,7 +53,7 @@ export function documentProblem(bytes: Uint8Array, from: number, to: number): Pr
   if (to === from) return Problem.Empty;
   if (to - from > MAX_DOCUMENT_DIGITS) return Problem.TooLong;
   for (let k = from; k < to; k++) {
-    const byte = bytes[k]!;
+    const byte = bytes[k];
     if (byte < ZERO || byte > NINE) return Problem.NotDigits;
   }
   return Problem.None;
@@ -80,21 +80,21 @@ export function numberProblem(number: number): Problem {
  * rules of Buffer's isUtf8, checked here without a native call per name).
  */
 export function utf8SequenceEnd(bytes: Uint8Array, k: number, end: number): number {
-  const lead = bytes[k]!;
-  if (lead >= 0xc2 && lead <= 0xdf) return k + 1 < end && (bytes[k + 1]! & 0xc0) === 0x80 ? k + 2 : -1;
+  const lead = bytes[k];
+  if (lead >= 0xc2 && lead <= 0xdf) return k + 1 < end && (bytes[k + 1] & 0xc0) === 0x80 ? k + 2 : -1;
   if (lead >= 0xe0 && lead <= 0xef) {
     if (k + 2 >= end) return -1;
-    const second = bytes[k + 1]!;
+    const second = bytes[k + 1];
     const low = lead === 0xe0 ? 0xa0 : 0x80;
     const high = lead === 0xed ? 0x9f : 0xbf;
-    return second >= low && second <= high && (bytes[k + 2]! & 0xc0) === 0x80 ? k + 3 : -1;
+    return second >= low && second <= high && (bytes[k + 2] & 0xc0) === 0x80 ? k + 3 : -1;
   }
   if (lead >= 0xf0 && lead <= 0xf4) {
     if (k + 3 >= end) return -1;
-    const second = bytes[k + 1]!;
+    const second = bytes[k + 1];
     const low = lead === 0xf0 ? 0x90 : 0x80;
     const high = lead === 0xf4 ? 0x8f : 0xbf;
-    const tail = (bytes[k + 2]! & 0xc0) === 0x80 && (bytes[k + 3]! & 0xc0) === 0x80;
+    const tail = (bytes[k + 2] & 0xc0) === 0x80 && (bytes[k + 3] & 0xc0) === 0x80;
     return second >= low && second <= high && tail ? k + 4 : -1;
   }
   return -1;
@@ -103,7 +103,7 @@ export function utf8SequenceEnd(bytes: Uint8Array, k: number, end: number): numb
 /** Days in `month` (1..12) of `year`, leap years included. */
 export function daysInMonth(year: number, month: number): number {
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!;
+  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
 }
 
 /** "YYYY-MM-DD" → the number yyyymmdd, the form birthdates are compared in. */
@@ -134,7 +134,7 @@ export function describeProblem(field: 'first name' | 'last name' | 'document' |
 function digits(bytes: Uint8Array, from: number, to: number): number {
   let n = 0;
   for (let i = from; i < to; i++) {
-    const d = bytes[i]! - ZERO;
+    const d = bytes[i] - ZERO;
     if (d < 0 || d > 9) return -1;
     n = n * 10 + d;
   }

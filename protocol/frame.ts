@@ -62,10 +62,10 @@ export class FrameDecoder {
         if (this.#pending === null) {
           if (this.#buffered === 0) break;
           // The type byte alone already tells an unknown message: fail before the length arrives.
-          const limits = this.#limitsFor(this.#chunks[0]![0]!);
+          const limits = this.#limitsFor(this.#chunks[0][0]);
           if (this.#buffered < HEADER_SIZE) break;
           const header = this.#take(HEADER_SIZE);
-          const type = header[0]!;
+          const type = header[0];
           const length = header.readUInt32BE(1);
           checkLength(type, length, limits);
           this.#pending = { type, length };
@@ -78,7 +78,7 @@ export class FrameDecoder {
       // one buffered: earlier ones are used up first). Keep a copy, not a view.
       // Only the rest of the newest chunk is ever copied, so each byte at most once.
       const last = this.#chunks.length - 1;
-      if (chunk.length > 0 && last >= 0) this.#chunks[last] = Buffer.from(this.#chunks[last]!);
+      if (chunk.length > 0 && last >= 0) this.#chunks[last] = Buffer.from(this.#chunks[last]);
     } catch (error) {
       this.#failure = error as ProtocolError;
       this.#chunks = [];
@@ -111,7 +111,7 @@ export class FrameDecoder {
   #take(n: number): Buffer {
     // An empty body may complete with nothing buffered (e.g. WinnersRequest, empty Echo).
     if (n === 0) return Buffer.alloc(0);
-    const first = this.#chunks[0]!;
+    const first = this.#chunks[0];
     if (first.length >= n) {
       this.#buffered -= n;
       if (first.length === n) this.#chunks.shift();
@@ -121,7 +121,7 @@ export class FrameDecoder {
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
-      const chunk = this.#chunks[0]!;
+      const chunk = this.#chunks[0];
       const used = Math.min(chunk.length, n - filled);
       chunk.copy(out, filled, 0, used);
       filled += used;

@@ -118,11 +118,11 @@ export function* generateBets(options: AgencyOptions): Generator<Bet, void, unde
     let firstName: string;
     const kind = random();
     if (kind < 0.1) firstName = COMPOUND_FIRST_NAMES[below(COMPOUND_FIRST_NAMES.length)]!;
-    else if (kind < 0.4) firstName = `${FIRST_NAMES[below(FIRST_NAMES.length)]!} ${FIRST_NAMES[below(FIRST_NAMES.length)]!}`;
+    else if (kind < 0.4) firstName = `${FIRST_NAMES[below(FIRST_NAMES.length)]} ${FIRST_NAMES[below(FIRST_NAMES.length)]}`;
     else firstName = FIRST_NAMES[below(FIRST_NAMES.length)]!;
-    const lastName = LAST_NAMES[below(LAST_NAMES.length)]!;
+    const lastName = LAST_NAMES[below(LAST_NAMES.length)];
     const document = String(10_000_000 + below(90_000_000));
-    const birthdate = BIRTHDATES[below(BIRTHDATES.length)]!;
+    const birthdate = BIRTHDATES[below(BIRTHDATES.length)];
     let number: number;
     if (winners === undefined) {
       number = below(10_000);
@@ -188,7 +188,7 @@ function parseCountList(text: string): number[] {
 /** A one-item list applies to every agency; otherwise it needs one item per agency. */
 function perAgency(list: number[] | undefined, agencies: number, option: string): Array<number | undefined> {
   if (list === undefined) return new Array<undefined>(agencies).fill(undefined);
-  if (list.length === 1) return new Array<number>(agencies).fill(list[0]!);
+  if (list.length === 1) return new Array<number>(agencies).fill(list[0]);
   if (list.length !== agencies) throw new UsageError(`${option} lists ${list.length} values for ${agencies} agencies (give one value, or one per agency).`);
   return list;
 }
@@ -229,7 +229,7 @@ export function main(argv: readonly string[]): number {
   let plan: Array<{ path: string; options: FileOptions }>;
   let outDir = '';
   try {
-    program.parse(argv as string[], { from: 'node' });
+    program.parse(argv, { from: 'node' });
     const o = program.opts<CliOptions>();
     const multi = [o.bets, o.winners ?? []].find((list) => list.length > 1);
     const agencies = o.agencies ?? multi?.length ?? 5;

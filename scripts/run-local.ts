@@ -46,11 +46,11 @@ function say(text: string): void {
 function start(name: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void = () => {}): Proc {
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = `${name.padEnd(7)} | `;
-  createInterface({ input: child.stdout!, crlfDelay: Infinity }).on('line', (line) => {
+  createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
     process.stdout.write(prefix + line + '\n');
     onLine(line);
   });
-  createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', (line) => process.stderr.write(prefix + line + '\n'));
+  createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => process.stderr.write(prefix + line + '\n'));
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveDone) => {
     child.on('error', (error) => {
       process.stderr.write(`${prefix}cannot start: ${error.message}\n`);
@@ -160,7 +160,7 @@ async function run(betsFile: string): Promise<boolean> {
 
     process.stdout.write(`\n${'agency'.padEnd(8)}${'exit'.padEnd(19)}${'winners'.padEnd(9)}expected\n`);
     for (const [i, a] of agencies.entries()) {
-      const end = ends[i]!;
+      const end = ends[i];
       const expected = countWinners(join(ROOT, a.file));
       const got = reported.get(a.id);
       const good = end.code === 0 && got === expected;

@@ -41,7 +41,7 @@ export function describeRoster(roster: Roster): string {
   const parts: string[] = [];
   for (let i = 0; i < roster.length; ) {
     let j = i;
-    while (j + 1 < roster.length && roster[j + 1] === roster[j]! + 1) j++;
+    while (j + 1 < roster.length && roster[j + 1] === roster[j] + 1) j++;
     parts.push(j === i ? `${roster[i]}` : `${roster[i]}-${roster[j]}`);
     i = j + 1;
   }

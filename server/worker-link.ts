@@ -64,7 +64,7 @@ export class WorkerLink {
       // worker as is. A chunk that is a slice of a larger buffer is copied first.
       const owned = chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length;
       const bytes = owned ? new Uint8Array(chunk.buffer as ArrayBuffer) : new Uint8Array(chunk);
-      this.#toWorker({ kind: 'data', chunk: bytes }, [bytes.buffer as ArrayBuffer]);
+      this.#toWorker({ kind: 'data', chunk: bytes }, [bytes.buffer]);
       this.#flow.received(length);
       this.#updateFlow();
     });

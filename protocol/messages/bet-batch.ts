@@ -50,7 +50,7 @@ export function decodeBetBatch(r: BodyReader): BetBatch {
   const seq = r.u32('batch seq');
   const position = r.u32('batch position');
   const count = checkRange(r.u16('bet count'), 1, 0xffff, 'bet count');
-  const bets: Bet[] = new Array(count);
+  const bets = new Array<Bet>(count);
   for (let i = 0; i < count; i++) bets[i] = readBet(r);
   r.done('bet batch');
   return { type: MessageType.BetBatch, seq, position, bets };

@@ -49,7 +49,7 @@ export function decodeWinners(r: BodyReader): Winners {
   const flags = checkRange(r.u8('winners flags'), 0, LAST_PAGE, 'winners flags');
   // Each document takes at least one byte, so a count beyond what is left is a lie.
   const count = checkRange(r.u32('winner count'), 0, r.remaining, 'winner count');
-  const documents: string[] = new Array(count);
+  const documents = new Array<string>(count);
   for (let i = 0; i < count; i++) documents[i] = r.str8('winner document');
   r.done('winners');
   return { type: MessageType.Winners, last: (flags & LAST_PAGE) !== 0, documents };

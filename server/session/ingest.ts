@@ -109,7 +109,7 @@ export class Ingest {
       // The slow path: decode, to name the exact problem (and for single-bet sessions, whose bets are logged one by one).
       const batch = decodeBetBatch(new BodyReader(body)); // throws ProtocolError on bad structure
       for (let i = 0; i < batch.bets.length; i++) {
-        const problem = validateBet(batch.bets[i]!);
+        const problem = validateBet(batch.bets[i]);
         if (problem) return this.#refuse(seq, batch.bets.length, position, { code: ErrorCode.InvalidBet, betIndex: i, reason: `bet ${i + 1}: ${problem}` });
       }
       lines.appendLines(formatBetLines(core.agency, batch.bets));
@@ -141,7 +141,7 @@ export class Ingest {
     let count = 0;
     for (const s of staged) count += s.count;
     try {
-      const ticket = this.core.deps.store.append(this.core.agency, lines.lines, count, staged[staged.length - 1]!.position);
+      const ticket = this.core.deps.store.append(this.core.agency, lines.lines, count, staged[staged.length - 1].position);
       for (const s of staged) {
         this.#stored += s.count;
         this.#pending.push({ seq: s.seq, ticket, stored: this.#stored, count: s.count, bets: s.bets });
@@ -197,7 +197,7 @@ export class Ingest {
         }
         // Logged before the answers leave: an observer never sees an ack first.
         logger.write(lines);
-        if (!core.closed) core.deps.send(answers.length === 1 ? answers[0]! : Buffer.concat(answers));
+        if (!core.closed) core.deps.send(answers.length === 1 ? answers[0] : Buffer.concat(answers));
       }
     } finally {
       this.#acking = null;

@@ -95,7 +95,7 @@ export class BatchLineWriter implements BetSink {
 function writeName(out: Buffer, o: number, bytes: Buffer, from: number, to: number): number {
   let plain = true;
   for (let k = from; k < to; k++) {
-    const byte = bytes[k]!;
+    const byte = bytes[k];
     if (byte === COMMA || byte === QUOTE) {
       plain = false;
       break;
@@ -107,7 +107,7 @@ function writeName(out: Buffer, o: number, bytes: Buffer, from: number, to: numb
   }
   out[o++] = QUOTE;
   for (let k = from; k < to; k++) {
-    const byte = bytes[k]!;
+    const byte = bytes[k];
     if (byte === QUOTE) out[o++] = QUOTE;
     out[o++] = byte;
   }

@@ -18,8 +18,8 @@ function flagLines(text: string): { flags: string[]; undocumented: string[] } {
   for (const line of text.split('\n')) {
     const m = /^ {2}(-[-\w, <>[\].:|]+?)(?: {2,}(.*))?$/.exec(line);
     if (!m) continue;
-    flags.push(m[1]!.trim());
-    if (!(m[2] ?? '').trim()) undocumented.push(m[1]!.trim());
+    flags.push(m[1].trim());
+    if (!(m[2] ?? '').trim()) undocumented.push(m[1].trim());
   }
   return { flags, undocumented };
 }

@@ -53,8 +53,8 @@ t.test('Logger writes whole lines to its fd', async (t) => {
   t.equal(lines.length, 3);
   t.equal(lines[2], '', 'ends with a newline');
   t.match(lines[0], STAMP);
-  t.equal(lines[0]!.slice(20), 'INFO     action: config | result: success | port: 12345 | listen_backlog: 5 | logging_level: INFO');
-  t.equal(lines[1]!.slice(20), 'WARNING  action: connect | result: in_progress | attempt: 1');
+  t.equal(lines[0].slice(20), 'INFO     action: config | result: success | port: 12345 | listen_backlog: 5 | logging_level: INFO');
+  t.equal(lines[1].slice(20), 'WARNING  action: connect | result: in_progress | attempt: 1');
 });
 
 t.test('the default level is INFO', async (t) => {

@@ -134,7 +134,7 @@ for (const agencies of [0, 1, 3, 5]) {
     const model = composeConfig('out.yml', dir);
     t.same(Object.keys(model.services).sort(), [...expected].sort(), 'docker compose config accepts it, same services');
 
-    const server = model.services['server']!;
+    const server = model.services['server'];
     t.equal(server.container_name, 'server', 'server container is named server');
     t.equal(server.image, 'lottery-server:latest', 'server image named, so a prebuilt one is reused');
     t.same(server.build && { context: server.build.context, dockerfile: server.build.dockerfile, target: server.build.target },
@@ -156,7 +156,7 @@ for (const agencies of [0, 1, 3, 5]) {
     const networks = new Set<string>();
     for (const name of Object.keys(server.networks ?? {})) networks.add(name);
     for (let i = 1; i <= agencies; i++) {
-      const c = model.services[`client${i}`]!;
+      const c = model.services[`client${i}`];
       t.equal(c.container_name, `client${i}`, `client${i}: container name`);
       t.equal(c.image, 'lottery-client:latest', `client${i}: image named`);
       t.equal(c.build?.target, 'client', `client${i}: build target client`);

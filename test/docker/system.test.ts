@@ -217,7 +217,7 @@ function parseComposeLogs(out: string): LogLine[] {
     if (!m) continue;
     const seconds = BigInt(Date.parse(`${m[2]}Z`) / 1000);
     const nanos = BigInt((m[3] ?? '').padEnd(9, '0').slice(0, 9) || '0');
-    lines.push({ service: m[1]!, at: seconds * 1_000_000_000n + nanos, text: m[4]! });
+    lines.push({ service: m[1], at: seconds * 1_000_000_000n + nanos, text: m[4] });
   }
   return lines;
 }
@@ -242,7 +242,7 @@ function events(lines: readonly LogLine[]): Event[] {
       const colon = part.indexOf(': ');
       fields[part.slice(0, colon)] = part.slice(colon + 2);
     }
-    out.push({ service: line.service, at: line.at, level: m[1]!, action: m[2]!, result: m[3]!, fields, text: line.text });
+    out.push({ service: line.service, at: line.at, level: m[1], action: m[2], result: m[3], fields, text: line.text });
   }
   return out;
 }
@@ -373,7 +373,7 @@ t.test('images: multi-stage output only, user node, exec-form entry points, noth
     [SERVER_IMAGE, 'dist/server/main.js', 'SERVER_BETS_FILE=/var/lib/lottery/bets.csv'],
     [CLIENT_IMAGE, 'dist/client/main.js', 'CLI_DATA_FILE=/data/agency.csv'],
   ] as const) {
-    const info = JSON.parse(await docker('image', 'inspect', image))[0] as { Config: { User: string; Entrypoint: string[] | null; Env: string[]; WorkingDir: string } };
+    const info = (JSON.parse(await docker('image', 'inspect', image)) as unknown[])[0] as { Config: { User: string; Entrypoint: string[] | null; Env: string[]; WorkingDir: string } };
     t.equal(info.Config.User, 'node', `${image}: runs as node`);
     t.same(info.Config.Entrypoint, ['node', program], `${image}: exec-form entry point, node is PID 1`);
     t.ok(info.Config.Env.includes(env), `${image}: ${env}`);
@@ -441,7 +441,7 @@ t.test('validate-echo-server.sh against stand-in servers (busybox nc)', async (t
 t.test('0 agencies: the server alone starts, answers the echo check, stops with exit code 0', async (t) => {
   const co = await checkout(t, 'zero', 0, () => {});
   await co.mustCompose('up', '-d');
-  t.same(Object.keys(JSON.parse(await co.mustCompose('config', '--format', 'json')).services), ['server'], 'only the server');
+  t.same(Object.keys((JSON.parse(await co.mustCompose('config', '--format', 'json')) as { services: object }).services), ['server'], 'only the server');
   // Wait for the server to say it is configured (it listens right after).
   let ev: Event[] = [];
   for (let i = 0; i < 100 && !ev.some((e) => e.action === 'config'); i++) {

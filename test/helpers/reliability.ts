@@ -85,7 +85,7 @@ export class Rng {
   }
 
   pick<T>(items: readonly T[]): T {
-    return items[this.int(0, items.length - 1)]!;
+    return items[this.int(0, items.length - 1)];
   }
 
   /** Log-uniform integer in [lo, hi] (lo ≥ 1): small values as likely as large magnitudes. */
@@ -235,7 +235,7 @@ export class CuttingProxy {
     const server = createServer({ allowHalfOpen: true }, (client) => proxy!.#handle(client, target(), plan));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     proxy = new CuttingProxy(server, (server.address() as { port: number }).port);
-    t.teardown(() => proxy!.close());
+    t.teardown(() => proxy.close());
     return proxy;
   }
 
@@ -317,7 +317,7 @@ class FrameBoundaries {
     let i = 0;
     while (i < bytes.length) {
       if (this.#header < 5) {
-        if (this.#header >= 1) this.#length = this.#length * 256 + bytes[i]!;
+        if (this.#header >= 1) this.#length = this.#length * 256 + bytes[i];
         this.#header++;
         i++;
         if (this.#header === 5) this.#body = this.#length;
@@ -554,7 +554,7 @@ export async function awaitAgencies(
         failed
           ? `${failed.name} exited ${JSON.stringify(failed.exit)}: ${failed.lines().slice(-1)[0] ?? ''}`
           : stalled
-            ? `no progress for ${stall!.stallMs} ms (no stored bet, no log line): the run is stuck`
+            ? `no progress for ${stall.stallMs} ms (no stored bet, no log line): the run is stuck`
             : `agencies still running after ${limitMs} ms`,
       );
     }

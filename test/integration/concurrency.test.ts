@@ -72,9 +72,9 @@ t.test(`${AGENCIES} agencies at once, batches of ${BATCH}`, async (t) => {
   const seen = new Map<number, number>();
   let at = 0;
   while (at < stored.keys.length) {
-    const agency = Number(stored.keys[at]!.split('\u001f')[0]);
+    const agency = Number(stored.keys[at].split('\u001f')[0]);
     let end = at;
-    while (end < stored.keys.length && Number(stored.keys[end]!.split('\u001f')[0]) === agency) end++;
+    while (end < stored.keys.length && Number(stored.keys[end].split('\u001f')[0]) === agency) end++;
     const before = seen.get(agency) ?? 0;
     const after = before + (end - at);
     seen.set(agency, after);
@@ -92,7 +92,7 @@ t.test(`${AGENCIES} agencies at once, batches of ${BATCH}`, async (t) => {
   // Each agency's own winners, document by document, asked again over the wire after the draw.
   await server.process.waitForCount((l) => l.action === 'worker_stopped', AGENCIES, 'worker_stopped for every agency');
   for (const agency of [1, 2, 3, 4, AGENCIES]) {
-    const expected = inputs[agency - 1]!.map((k) => k.split('\u001f')).filter((f) => f[5] === '7574').map((f) => f[3]);
+    const expected = inputs[agency - 1].map((k) => k.split('\u001f')).filter((f) => f[5] === '7574').map((f) => f[3]);
     t.same(await askWinners(t, server.port, agency), expected, `agency ${agency}: the central answers exactly its winning documents`);
   }
 
@@ -106,10 +106,10 @@ t.test('an agency with more winners than one page holds', async (t) => {
   const server = await startServer(t, { agencies: 2 });
   const runs = await Promise.all(files.map((dataFile, i) => finishClient(startClient(t, { id: i + 1, port: server.port, dataFile, batch: 200 }))));
   t.equal(runs[0]?.code, 0, 'agency 1 exits 0', { stdout: runs[0]?.stdout });
-  t.equal(winnersOf(runs[0]!), 9000, 'agency 1 logs cant_ganadores 9000');
-  t.equal(winnersOf(runs[1]!), 1, 'agency 2 logs cant_ganadores 1');
+  t.equal(winnersOf(runs[0]), 9000, 'agency 1 logs cant_ganadores 9000');
+  t.equal(winnersOf(runs[1]), 1, 'agency 2 logs cant_ganadores 1');
   await server.process.waitForCount((l) => l.action === 'worker_stopped', 2, 'worker_stopped for both agencies');
-  const expected = readInputBets(files[0]!, 1).map((k) => k.split('\u001f')[3]);
+  const expected = readInputBets(files[0], 1).map((k) => k.split('\u001f')[3]);
   const pages: number[] = [];
   t.same(await askWinners(t, server.port, 1, pages), expected, 'all 9,000 documents arrive, in order');
   t.ok(pages.length >= 2, `over several Winners pages (${pages.join(' + ')})`);

@@ -106,14 +106,14 @@ t.test('connection limit', async (t) => {
   );
   t.equal(refused.length, 2, 'each refusal is logged with result fail');
 
-  const stillFine = held[0]!;
+  const stillFine = held[0];
   const ping = frames.echo('sigo aquí');
   await stillFine.write(ping);
   t.same((await stillFine.nextFrame()).bytes, ping, 'admitted connections are unaffected');
 
   // Once one closes, a new connection is admitted again.
-  held[1]!.end();
-  await held[1]!.waitClosed();
+  held[1].end();
+  await held[1].waitClosed();
   await server.waitForLine(/action: worker_stopped \| result: success/);
   const later = await RawPeer.open(t, server.port);
   const hello = frames.echo('de nuevo');

@@ -60,7 +60,7 @@ async function expectLog(server: ServerHandle, match: (l: LogLine) => boolean, w
   const before = server.logs().filter(match).length;
   await act();
   const found = await server.process.waitForCount(match, before + 1, what, 30_000);
-  return found[found.length - 1]!;
+  return found[found.length - 1];
 }
 
 const protocolError = (code: string, agency?: number) => (l: LogLine) =>
@@ -72,7 +72,7 @@ t.test('hostile peers while honest agencies run', async (t) => {
   const server = await startServer(t, { agencyIds: `1-3,${HOSTILE.join(',')}`, env: { SERVER_IDLE_TIMEOUT: `${IDLE_TIMEOUT_MS}ms` } });
   const { port } = server;
   // Two honest agencies stream (and then wait at the barrier) while the peers misbehave.
-  const honest = [1, 2].map((id) => startClient(t, { id, port, dataFile: files[id - 1]!, batch: 5, loopAmount: 20 }));
+  const honest = [1, 2].map((id) => startClient(t, { id, port, dataFile: files[id - 1], batch: 5, loopAmount: 20 }));
 
   await t.test('garbage bytes', async (t) => {
     const peer = await RawPeer.open(t, port);
@@ -275,7 +275,7 @@ t.test('hostile peers while honest agencies run', async (t) => {
     peer.destroy();
   }
   t.equal(findLogs(server.logs(), 'sorteo').length, 0, 'no draw while an expected agency is missing');
-  const last = startClient(t, { id: 3, port, dataFile: files[2]!, batch: 5, loopAmount: 20 });
+  const last = startClient(t, { id: 3, port, dataFile: files[2], batch: 5, loopAmount: 20 });
   const runs = await Promise.all([...honest, last].map((c) => finishClient(c)));
   runs.forEach((run, i) => {
     t.equal(run.code, 0, `honest agency ${i + 1} exits 0`, { stdout: run.stdout, stderr: run.stderr });
@@ -289,7 +289,7 @@ t.test('hostile peers while honest agencies run', async (t) => {
 
   const stored = readStoredBets(server.betsFile);
   assertWellFormed(t, stored);
-  for (const id of [1, 2, 3]) t.same(stored.byAgency.get(id), readInputBets(files[id - 1]!, id), `agency ${id}: all its bets, once`);
+  for (const id of [1, 2, 3]) t.same(stored.byAgency.get(id), readInputBets(files[id - 1], id), `agency ${id}: all its bets, once`);
   const key = (agency: number, b: RawBet) => [agency, b.first, b.last, b.document, b.birthdate, b.number].join('\u001f');
   t.same(stored.byAgency.get(104)?.map(showKey), [key(104, ACCEPTED.quoted)].map(showKey), 'agency 104: only the acked batch, quotes and comma intact');
   t.same(stored.byAgency.get(108)?.map(showKey), [key(108, ACCEPTED.beforeSkip)].map(showKey), 'agency 108: only the batch acked before the bad sequence');

@@ -73,7 +73,7 @@ if (!files.every((f) => existsSync(f))) {
     });
 
     // The server keeps running after the draw: an agency asking again gets the same answer at once.
-    const again = await finishClient(startClient(t, { id: 2, port: server.port, dataFile: files[1]!, batch: 100 }));
+    const again = await finishClient(startClient(t, { id: 2, port: server.port, dataFile: files[1], batch: 100 }));
     t.equal(again.code, 0, 'agency 2 run again after the draw exits 0');
     t.equal(winnersOf(again), 3, 'and gets the same 3 winners');
     t.equal(readStoredBets(server.betsFile).keys.length, TOTAL_BETS, 'nothing is stored twice');
@@ -85,7 +85,7 @@ if (!files.every((f) => existsSync(f))) {
 
   t.test('a batch size too big for one frame: batches are cut at 8 kB', async (t) => {
     const server = await startServer(t, { agencies: 1 });
-    const file = files[0]!;
+    const file = files[0];
     const run = await finishClient(startClient(t, { id: 1, port: server.port, dataFile: file, batch: 5000 }));
     t.equal(run.code, 0, 'agency 1 exits 0', { stdout: run.stdout, stderr: run.stderr });
     t.equal(winnersOf(run), EXPECTED_WINNERS[0], 'and gets its winners');

@@ -118,7 +118,7 @@ t.test('SIGTERM to a client mid-stream', async (t) => {
   const [file] = await generateData(t, workDir(t, 'data'), { agencies: 1, bets: 20_000, seed: 779 });
   const server = await startServer(t, { agencies: 1 });
   // One bet per batch and one batch in flight: slow enough to stop in the middle.
-  const client = startClient(t, { id: 1, port: server.port, dataFile: file!, batch: 1, env: { CLI_BATCH_WINDOW: '1' } });
+  const client = startClient(t, { id: 1, port: server.port, dataFile: file, batch: 1, env: { CLI_BATCH_WINDOW: '1' } });
   await server.process.waitForCount((l) => l.action === 'apuesta_recibida' && l.result === 'success', 50, 'apuesta_recibida lines');
   client.child.kill('SIGTERM');
   const run = await finishClient(client, 30_000);
@@ -133,7 +133,7 @@ t.test('SIGTERM to a client mid-stream', async (t) => {
 
   await server.waitForLog((l) => l.action === 'connection_closed' && l.fields['agency'] === '1', 'connection_closed for agency 1');
   await server.waitForLog((l) => l.action === 'worker_stopped' && l.fields['agency'] === '1', 'worker_stopped for agency 1');
-  const counts = checkWholeBatches(t, server, [file!], 1);
+  const counts = checkWholeBatches(t, server, [file], 1);
   t.ok(counts.get(1)! >= 50 && counts.get(1)! < 20_000, `stopped in the middle (${counts.get(1)} stored)`);
 
   t.equal(await server.stop('SIGINT'), 0, 'server exits 0 on SIGINT');
@@ -143,7 +143,7 @@ t.test('SIGTERM to a client mid-stream', async (t) => {
 t.test('SIGTERM to a client waiting at the barrier; the draw still happens later', async (t) => {
   const files = await generateData(t, workDir(t, 'data'), { agencies: 2, bets: 200, winners: [1, 2], seed: 780 });
   const server = await startServer(t, { agencies: 2 });
-  const waiting = startClient(t, { id: 1, port: server.port, dataFile: files[0]!, batch: 10 });
+  const waiting = startClient(t, { id: 1, port: server.port, dataFile: files[0], batch: 10 });
   await server.waitForLog((l) => l.action === 'agency_finished' && l.fields['agency'] === '1', 'agency_finished for agency 1');
   await delay(500); // the winners request is parked at the barrier by now
   waiting.child.kill('SIGTERM');

@@ -243,7 +243,7 @@ t.test('the builder writes the same Hello as the literal bytes', async (t) => {
     .u8(0) //      flags
     .raw(NONCE) // nonce
     .frame(0x01);
-  t.equal(built.toString('hex'), fixtures[0]!.bytes.toString('hex'));
+  t.equal(built.toString('hex'), fixtures[0].bytes.toString('hex'));
 });
 
 for (const fixture of fixtures) {
@@ -254,9 +254,9 @@ for (const fixture of fixtures) {
       const decoder = new FrameDecoder(limits);
       const frames = decoder.push(bytes);
       t.equal(frames.length, 1);
-      t.equal(frames[0]!.type, bytes[0]);
-      t.equal(frames[0]!.body.length, bytes.readUInt32BE(1));
-      t.same(decodeMessage(frames[0]!), message);
+      t.equal(frames[0].type, bytes[0]);
+      t.equal(frames[0].body.length, bytes.readUInt32BE(1));
+      t.same(decodeMessage(frames[0]), message);
       t.equal(decoder.buffered, 0);
       t.doesNotThrow(() => decoder.end());
     });

@@ -31,7 +31,7 @@ t.test('an empty answer is one empty last page', async (t) => {
     .u32(0) //     count
     .frame(0x85);
   t.equal(pages.length, 1);
-  t.equal(pages[0]!.toString('hex'), expected.toString('hex'));
+  t.equal(pages[0].toString('hex'), expected.toString('hex'));
 });
 
 t.test('a small answer is one last page', async (t) => {
@@ -66,10 +66,10 @@ t.test('a page is filled up to exactly MAX_WINNERS_BODY', async (t) => {
   ];
   const exact = encodeWinnersPages(documents);
   t.equal(exact.length, 1);
-  t.equal(exact[0]!.length - HEADER_SIZE, MAX_WINNERS_BODY);
+  t.equal(exact[0].length - HEADER_SIZE, MAX_WINNERS_BODY);
 
   const overflow = encodeWinnersPages([...documents, '1']);
   t.equal(overflow.length, 2);
-  t.equal(overflow[0]!.length - HEADER_SIZE, MAX_WINNERS_BODY);
+  t.equal(overflow[0].length - HEADER_SIZE, MAX_WINNERS_BODY);
   t.same(decodePages(overflow)[1], { type: MessageType.Winners, last: true, documents: ['1'] });
 });

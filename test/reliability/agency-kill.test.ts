@@ -37,7 +37,7 @@ t.test('SIGKILL agencies at random moments and start them again: end state exact
   const current: Proc[] = [];
   const launches = [0, 0, 0, 0, 0];
   const launch = (i: number) => {
-    launches[i]!++;
+    launches[i]++;
     const batch = rng.pick(batchSizes);
     current[i] = startClient(t, {
       id: i + 1,
@@ -75,7 +75,7 @@ t.test('SIGKILL agencies at random moments and start them again: end state exact
     const failed = current.findIndex((p) => p && p.exit !== null && p.exit.code !== 0);
     if (failed !== -1) {
       dumpTails(t, [server.process, ...current]);
-      throw new Error(`agency ${failed + 1} exited ${JSON.stringify(current[failed]!.exit)}`);
+      throw new Error(`agency ${failed + 1} exited ${JSON.stringify(current[failed].exit)}`);
     }
     await delay(10);
     if (kills >= SCHEDULED_KILLS && current[HELD] === undefined) launch(HELD);
@@ -84,12 +84,12 @@ t.test('SIGKILL agencies at random moments and start them again: end state exact
     if (alive.length === 0) continue;
     const victim = rng.pick(alive);
     const size = fileSize(server.betsFile);
-    await current[victim]!.stop('SIGKILL');
+    await current[victim].stop('SIGKILL');
     nextKillAt = Date.now() + rng.int(50, 400);
     // It may have finished on its own just before the signal: then nothing was killed.
-    if (current[victim]!.exit?.signal !== 'SIGKILL') continue;
+    if (current[victim].exit?.signal !== 'SIGKILL') continue;
     kills++;
-    const phase = findLogs(current[victim]!.logs(), 'bets_summary').length > 0 ? 'after Done, waiting for the draw' : findLogs(current[victim]!.logs(), 'session', 'success').length > 0 ? 'streaming' : 'before its session';
+    const phase = findLogs(current[victim].logs(), 'bets_summary').length > 0 ? 'after Done, waiting for the draw' : findLogs(current[victim].logs(), 'session', 'success').length > 0 ? 'streaming' : 'before its session';
     killLog.push(`#${kills} agency ${victim + 1} ${phase}, at ${size} bytes, ${finishedCount(server.betsFile)} finished, ${Date.now() - began} ms`);
     await delay(rng.int(0, 200));
     launch(victim);

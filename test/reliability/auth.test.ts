@@ -93,7 +93,7 @@ t.test('with a secrets file: every bypass is refused, logged, and stores nothing
       const nonce = randomBytes(16);
       const { nonce: serverNonce } = await challenged(peer, 2, nonce);
       // Agency 1's secret over agency 2's id, and over its own id (a Proof made for another Hello).
-      await peer.write(proofFrame(computeProof(SECRETS[1]!, signedAs, nonce, serverNonce)));
+      await peer.write(proofFrame(computeProof(SECRETS[1], signedAs, nonce, serverNonce)));
       await peer.write(batchFrame(0, [BET], 1));
       await refused(t, peer, [ErrorCode.AuthFailed], `Hello as 2, Proof with 1's secret signed as ${signedAs}`);
       authFails++;
@@ -108,7 +108,7 @@ t.test('with a secrets file: every bypass is refused, logged, and stores nothing
     await genuine.write(hello);
     const first = await genuine.next();
     if (first.type !== MessageType.Challenge) throw new Error(`expected a Challenge, got ${JSON.stringify(first)}`);
-    const proof = proofFrame(computeProof(SECRETS[1]!, 1, nonce, first.nonce));
+    const proof = proofFrame(computeProof(SECRETS[1], 1, nonce, first.nonce));
     await genuine.write(proof);
     const welcome = await genuine.next();
     t.equal(welcome.type, MessageType.Welcome, 'the genuine handshake is welcomed');
@@ -200,14 +200,14 @@ t.test('with a secrets file: every bypass is refused, logged, and stores nothing
       t.equal(winnersOf(run), [1, 2][i], `agency ${i + 1} gets its own winners`);
     });
     const stored = readStoredBets(server.betsFile);
-    assertSameBets(t, stored.keys, [...readInputBets(files[0]!, 1), ...readInputBets(files[1]!, 2)], 'bets.csv after the honest agencies');
+    assertSameBets(t, stored.keys, [...readInputBets(files[0], 1), ...readInputBets(files[1], 2)], 'bets.csv after the honest agencies');
     t.notOk(readFileSync(server.betsFile, 'utf8').includes('Mallory'), 'no intruder bet anywhere');
 
     // After the draw, agency 2's winners are still out of reach with agency 1's secret.
     const peer = await RawPeer.open(t, server.port);
     const nonce = randomBytes(16);
     const { nonce: serverNonce } = await challenged(peer, 2, nonce);
-    await peer.write(Buffer.concat([proofFrame(computeProof(SECRETS[1]!, 2, nonce, serverNonce)), winnersRequestFrame()]));
+    await peer.write(Buffer.concat([proofFrame(computeProof(SECRETS[1], 2, nonce, serverNonce)), winnersRequestFrame()]));
     await refused(t, peer, [ErrorCode.AuthFailed], "asking for agency 2's winners with agency 1's secret");
   });
 

@@ -119,7 +119,7 @@ t.test('SIGKILL the central at random moments: agencies resume, end state exact,
     if (allExited) break;
     await server.stop('SIGKILL');
     kills++;
-    killLog.push(`#${kills} ${trigger!.kind}≥${trigger!.at}: at ${fileSize(betsFile)} bytes, ${finishedCount(betsFile)} finished, ${Date.now() - began} ms`);
+    killLog.push(`#${kills} ${trigger.kind}≥${trigger.at}: at ${fileSize(betsFile)} bytes, ${finishedCount(betsFile)} finished, ${Date.now() - began} ms`);
     // Sometimes the restarted central dies too, before or while it recovers.
     while (rng.bool(SOAK ? 0.25 : 0.2)) {
       const doomed = spawnNode(t, `server-${runs.length + 1}-startup`, SERVER_MAIN, ['--host', '127.0.0.1', '--port', String(port), '--agencies', '5', '--bets-file', betsFile], { cwd: dir });

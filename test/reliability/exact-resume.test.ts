@@ -43,7 +43,7 @@ function batchesFrom(settled: number): Batch[] {
   const batches: Batch[] = [];
   let open: { bets: RawBet[]; position: number; refused: boolean } | null = null;
   for (let i = settled; i < ROWS.length; i++) {
-    const row = ROWS[i]!;
+    const row = ROWS[i];
     if (row.kind === 'skipped') continue;
     open ??= { bets: [], position: 0, refused: false };
     open.bets.push(row.bet);
@@ -81,7 +81,7 @@ async function send(peer: RawPeer, batches: readonly Batch[], read: boolean): Pr
   if (!read) return;
   for (let seq = 0; seq < batches.length; seq++) {
     const reply = await peer.next();
-    const wanted = batches[seq]!.refused ? MessageType.BatchRejected : MessageType.BatchAck;
+    const wanted = batches[seq].refused ? MessageType.BatchRejected : MessageType.BatchAck;
     if (reply.type !== wanted || reply.seq !== seq) throw new Error(`batch ${seq}: expected 0x${wanted.toString(16)}, got ${JSON.stringify(reply)}`);
   }
 }
@@ -112,7 +112,7 @@ t.test('a reconnect at every batch boundary, with refused batches before it, res
         const again = await hello(server.port, agency);
         const settledBatches = ALL.filter((b) => b.position <= again.settled);
         t.ok(again.settled === 0 || ALL.some((b) => b.position === again.settled), `Welcome's settled (${again.settled}) is a batch boundary`);
-        if (read) t.equal(again.settled, cut === 0 ? 0 : ALL[cut - 1]!.position, 'with every answer read, settled is the last batch sent');
+        if (read) t.equal(again.settled, cut === 0 ? 0 : ALL[cut - 1].position, 'with every answer read, settled is the last batch sent');
         t.equal(again.stored, settledBatches.filter((b) => !b.refused).reduce((n, b) => n + b.bets.length, 0), 'stored counts the accepted batches up to it');
         const rest = batchesFrom(again.settled);
         await send(again.peer, rest, true);

@@ -49,7 +49,7 @@ async function oneRun(t: Test, data: Dataset, fault: string): Promise<{ reached:
     t.equal(stopped, 0, `${fault}: the last central stops cleanly`);
   }
   assertExactEnd(t, data, betsFile, run.finals, centrals);
-  const reached = findLogs(run.centralRuns[0]!.logs(), 'fault_injected').length > 0;
+  const reached = findLogs(run.centralRuns[0].logs(), 'fault_injected').length > 0;
   // A fail-stop says why in exactly one CRITICAL line: the file and the error.
   run.centralRuns.forEach((central, i) => {
     const ending = run.endings[i];

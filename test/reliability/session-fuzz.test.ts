@@ -373,7 +373,7 @@ class Conn {
         let bytes: Buffer;
         let code: number;
         if (step.kind === 'utf8') {
-          const body = new Bytes().u32(seq).u32(this.position + 1).u16(1).u8(2).raw([0xc3, 0x28]).str8('Bad').str8(bets[0]!.document).utf8(bets[0]!.birthdate).u16(1);
+          const body = new Bytes().u32(seq).u32(this.position + 1).u16(1).u8(2).raw([0xc3, 0x28]).str8('Bad').str8(bets[0].document).utf8(bets[0].birthdate).u16(1);
           bytes = body.frame(0x03);
           code = ErrorCode.InvalidUtf8;
         } else {
@@ -400,7 +400,7 @@ class Conn {
         });
         await this.send(Buffer.concat(batches.map((bets, i) => frames.betBatch(first + i, bets, positions[i]))), `burst of ${step.n} batches from seq ${first}`);
         for (let i = 0; i < batches.length; i++) {
-          const bets = batches[i]!;
+          const bets = batches[i];
           const reply = await this.next(`burst batch ${first + i}`);
           if (reply.type !== MessageType.BatchAck || reply.seq !== first + i || reply.stored !== this.m.stored + bets.length) {
             this.fail(`burst batch ${first + i}: expected BatchAck(seq ${first + i}, stored ${this.m.stored + bets.length}), got ${describe(reply)}`);
@@ -585,7 +585,7 @@ t.test('random message sequences from concurrent connections', async (t) => {
     const conns = scenario.connections.map(() => new Conn(server.port, new Rng(rng.int(1, 0x7fffffff))));
     steps += scenario.connections.reduce((n, c) => n + c.steps.length, 0);
     try {
-      await Promise.all(conns.map((c, i) => c.run(scenario.connections[i]!)));
+      await Promise.all(conns.map((c, i) => c.run(scenario.connections[i])));
     } finally {
       for (const c of conns) c.peer?.destroy();
     }

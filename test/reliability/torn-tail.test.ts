@@ -52,7 +52,7 @@ const NAMES: readonly (readonly [string, string])[] = [
 ];
 
 function makeBet(n: number, wins: boolean): Bet {
-  const [firstName, lastName] = NAMES[n % NAMES.length]!;
+  const [firstName, lastName] = NAMES[n % NAMES.length];
   const number = wins ? WIN : (n * 37 + 11) % 10000 === WIN ? 1 : (n * 37 + 11) % 10000;
   return { firstName, lastName, document: String(30_000_000 + n), birthdate: `19${50 + (n % 50)}-0${1 + (n % 9)}-1${n % 10}`, number };
 }
@@ -115,7 +115,7 @@ async function build(t: Test): Promise<Built> {
   const inputFiles: Record<number, string> = {};
   for (const agency of [1, 2]) {
     inputFiles[agency] = join(dir, `agency-${agency}.csv`);
-    writeFileSync(inputFiles[agency]!, INPUT[agency]!.map((b) => `${inputLine(b)}\r\n`).join(''));
+    writeFileSync(inputFiles[agency], INPUT[agency].map((b) => `${inputLine(b)}\r\n`).join(''));
   }
   return { dir, bytes, boundaries, sidecars, inputFiles };
 }
@@ -131,7 +131,7 @@ function prepare(t: Test, built: Built, name: string, cut: number, edit?: (dir: 
 
 function countsIn(bytes: Buffer): Record<number, number> {
   const counts: Record<number, number> = { 1: 0, 2: 0 };
-  for (const line of bytes.toString('utf8').split('\n')) if (line !== '') counts[Number(line.split(',')[0])]!++;
+  for (const line of bytes.toString('utf8').split('\n')) if (line !== '') counts[Number(line.split(',')[0])]++;
   return counts;
 }
 
@@ -144,7 +144,7 @@ async function resumeInTest(server: ServerHandle): Promise<{ stored: Record<numb
       const { peer, welcome } = await welcomeWithRetry(server.port, agency);
       try {
         stored[agency] = welcome.stored;
-        const total = await streamBets(peer, INPUT[agency]!.slice(welcome.settled), 2, welcome);
+        const total = await streamBets(peer, INPUT[agency].slice(welcome.settled), 2, welcome);
         winners[agency] = (await doneAndWinners(peer, total)).length;
       } finally {
         peer.destroy();
@@ -178,7 +178,7 @@ function checkCompleted(t: Test, betsFile: string, keptPrefix: Buffer): void {
   t.equal(lines.pop(), '', 'the completed file ends with a newline');
   for (const line of lines) byAgency[Number(line.split(',')[0])]?.push(`${line}\n`);
   for (const agency of [1, 2]) {
-    t.same(byAgency[agency], INPUT[agency]!.map((b) => storedLine(agency, b)), `agency ${agency}: every bet exactly once, in order`);
+    t.same(byAgency[agency], INPUT[agency].map((b) => storedLine(agency, b)), `agency ${agency}: every bet exactly once, in order`);
   }
   t.equal(lines.length, A1.length + A2.length, 'nothing else is stored');
 }

@@ -116,10 +116,10 @@ t.test('four workers append and sync at once: every write whole, in order, durab
   const next = new Map<number, number>();
   let broken = 0;
   for (let i = 0; i < lines.length; i += LINES) {
-    const [agency, w] = lines[i]!.split(',');
+    const [agency, w] = lines[i].split(',');
     const expected = next.get(Number(agency)) ?? 0;
     if (`W${expected}` !== w) broken++;
-    for (let l = 0; l < LINES; l++) if (!lines[i + l]!.startsWith(`${agency},${w},L${l},`)) broken++;
+    for (let l = 0; l < LINES; l++) if (!lines[i + l].startsWith(`${agency},${w},L${l},`)) broken++;
     next.set(Number(agency), expected + 1);
   }
   t.equal(broken, 0, 'writes of different workers never interleave, and each agency\'s come in order');

@@ -112,8 +112,8 @@ export class FileStore implements BetStore {
     return { ok: true };
   }
 
-  async winners(agency: number): Promise<readonly string[]> {
-    return readWinners(this.files.winnersPath, agency) ?? [];
+  winners(agency: number): Promise<readonly string[]> {
+    return Promise.resolve(readWinners(this.files.winnersPath, agency) ?? []);
   }
 
   async quiesce(): Promise<void> {

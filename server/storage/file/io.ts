@@ -218,7 +218,7 @@ export class FaultyIo implements FileIo {
 
   /** What the kernel does to a file whose writeback failed: its unsynced data is gone. */
   #dropUnsynced(fd: number): void {
-    if (fd < MAX_FDS) this.inner.truncate(fd, Math.min(this.inner.size(fd), this.#syncedLength[fd]!));
+    if (fd < MAX_FDS) this.inner.truncate(fd, Math.min(this.inner.size(fd), this.#syncedLength[fd]));
   }
 
   truncate(fd: number, length: number): void {

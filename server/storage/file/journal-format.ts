@@ -100,7 +100,7 @@ export function writeEntry(out: Buffer, at: number, entry: JournalEntry): void {
 /** The entry at `at`, or null when its checksum or kind is wrong (torn, garbled, not an entry). */
 export function readEntry(bytes: Buffer, at: number): JournalEntry | null {
   if (bytes.readUInt32BE(at + ENTRY_CRC_AT) !== crc32(bytes.subarray(at, at + ENTRY_CRC_AT))) return null;
-  const kind = bytes[at]!;
+  const kind = bytes[at];
   if (kind !== EntryKind.Stored && kind !== EntryKind.Refused && kind !== EntryKind.Finished) return null;
   return {
     kind,

@@ -150,11 +150,11 @@ export class JournalState {
 
   /** bets.csv's length as far as committed writes go (read and written under LOCK). */
   get dataSize(): number {
-    return this.#sizes[DATA_SIZE]!;
+    return this.#sizes[DATA_SIZE];
   }
 
   get journalSize(): number {
-    return this.#sizes[JOURNAL_SIZE]!;
+    return this.#sizes[JOURNAL_SIZE];
   }
 
   commitSizes(dataSize: number, journalSize: number): void {
@@ -164,11 +164,11 @@ export class JournalState {
 
   /** What the last completed sync covered (read under LOCK). */
   get durableDataSize(): number {
-    return this.#sizes[DURABLE_DATA]!;
+    return this.#sizes[DURABLE_DATA];
   }
 
   get durableJournalSize(): number {
-    return this.#sizes[DURABLE_JOURNAL]!;
+    return this.#sizes[DURABLE_JOURNAL];
   }
 
   // ---- flags -----------------------------------------------------------------

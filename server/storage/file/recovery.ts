@@ -225,7 +225,7 @@ class LineReader {
     let agency = 0;
     let k = this.#at;
     for (; k < newline && bytes[k] !== COMMA; k++) {
-      const digit = bytes[k]! - ZERO;
+      const digit = bytes[k] - ZERO;
       // At most five digits, no leading zero: exactly how the central writes an id.
       if (digit < 0 || digit > 9 || k - this.#at >= 5 || (digit === 0 && k === this.#at)) {
         agency = -1;

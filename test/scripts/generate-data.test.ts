@@ -145,7 +145,7 @@ t.test('every line is a valid bet in the documented format', async (t) => {
     const fields = line.split(',');
     const [firstName = '', lastName = '', document = '', birthdate = '', number = ''] = fields;
     const [y, m, d] = birthdate.split('-').map(Number);
-    const date = new Date(Date.UTC(y!, m! - 1, d!));
+    const date = new Date(Date.UTC(y, m - 1, d));
     const ok =
       fields.length === 5 &&
       !/["\r\u0000-\u001f\u007f]/.test(line) &&
@@ -208,9 +208,9 @@ t.test('bad arguments: a clear message, exit 2, no file written', async (t) => {
   ];
   const dir = t.testdir();
   const outs = cases.map((_, i) => join(dir, `out-${i}`));
-  const runs = await Promise.all(cases.map(([args], i) => generateAsync(...(args.length === 0 ? [] : ['--out', outs[i]!, ...args]))));
+  const runs = await Promise.all(cases.map(([args], i) => generateAsync(...(args.length === 0 ? [] : ['--out', outs[i], ...args]))));
   for (const [i, [args, message]] of cases.entries()) {
-    const [out, r] = [outs[i]!, runs[i]!];
+    const [out, r] = [outs[i], runs[i]];
     t.equal(r.status, 2, `${args.join(' ')}: exit 2`);
     t.match(r.stderr, message, `${args.join(' ')}: message`);
     t.notOk(existsSync(out), `${args.join(' ')}: nothing written`);
@@ -235,7 +235,7 @@ t.test('the committed samples in .data/ are exactly what the documented command 
   const readme = readFileSync(join(ROOT, '.data/README.md'), 'utf8');
   const command = /node dist\/scripts\/generate-data\.js (--out \.data [^`\n]+)`/.exec(readme);
   if (!command) throw new Error('.data/README.md does not show the generator command');
-  const args = command[1]!.trim().split(/\s+/);
+  const args = command[1].trim().split(/\s+/);
   t.match(header.replace(/\s*\\\n\s*\*\s*/g, ' '), args.join(' '), 'generate-data.ts documents the same command');
   const out = t.testdir();
   const r = generate(...args.map((arg) => (arg === '.data' ? out : arg)));

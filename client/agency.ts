@@ -61,13 +61,17 @@ interface Progress {
 
 export class Agency {
   #connection: Connection | null = null;
+  /** Index in config.centrals of the central to try first. */
+  #central: number;
 
   constructor(
     private readonly config: ClientConfig,
     private readonly input: BetInput,
     private readonly logger: Logger,
     private readonly signal: AbortSignal,
-  ) {}
+  ) {
+    this.#central = (config.id - 1) % config.centrals.length;
+  }
 
   /** Runs to the end; throws AgencyError when it cannot. */
   async run(): Promise<AgencyResult> {
@@ -83,6 +87,8 @@ export class Agency {
         if (!(error instanceof ConnectionError) && !(error instanceof RetryLater)) throw error;
         // A central that welcomed us is alive: a session it ended (a full disk, a restart) does not use up the attempts.
         failures = progress.welcomed ? 1 : failures + 1;
+        // With several centrals, the next session starts at the next one: this one may be going away.
+        this.#central = (this.#central + 1) % this.config.centrals.length;
         if (failures >= this.config.loopAmount) {
           throw new AgencyError(`gave up after ${failures} failed attempts: ${error.message}`);
         }
@@ -100,23 +106,35 @@ export class Agency {
     this.#connection = null;
   }
 
+  /**
+   * Connects to a central: the one that served last (at first, one chosen by
+   * the agency's id, so that agencies spread over the list), moving on to
+   * the next at once when one fails. An attempt is one round of the list;
+   * `loop.period` passes between rounds.
+   */
   async #connect(): Promise<Connection> {
-    const { host, port, loopAmount, loopPeriodMs, serverAddress } = this.config;
+    const { centrals, loopAmount, loopPeriodMs, serverAddress } = this.config;
     for (let attempt = 1; ; attempt++) {
-      try {
-        this.#connection = await Connection.open(host, port);
-        this.logger.info('connect', 'success', { server_address: serverAddress, attempt });
-        return this.#connection;
-      } catch (error) {
-        if (this.signal.aborted) throw new AgencyError('stopped');
-        const reason = (error as Error).message;
-        if (attempt >= loopAmount) {
-          this.logger.error('connect', 'fail', { server_address: serverAddress, attempt, error: reason });
-          throw new AgencyError(`server ${serverAddress} unreachable after ${attempt} attempts: ${reason}`);
+      let reason = '';
+      for (let tried = 0; tried < centrals.length; tried++) {
+        const central = centrals[this.#central];
+        try {
+          this.#connection = await Connection.open(central.host, central.port);
+          this.logger.info('connect', 'success', { server_address: central.address, attempt });
+          return this.#connection;
+        } catch (error) {
+          if (this.signal.aborted) throw new AgencyError('stopped');
+          reason = `${central.address}: ${(error as Error).message}`;
+          if (centrals.length > 1) this.logger.warning('connect', 'in_progress', { server_address: central.address, attempt, error: (error as Error).message, detail: 'trying the next central' });
+          this.#central = (this.#central + 1) % centrals.length;
         }
-        this.logger.warning('connect', 'in_progress', { server_address: serverAddress, attempt, error: reason, retry_in: this.config.loopPeriod });
-        await this.#sleep(loopPeriodMs);
       }
+      if (attempt >= loopAmount) {
+        this.logger.error('connect', 'fail', { server_address: serverAddress, attempt, error: reason });
+        throw new AgencyError(`server ${serverAddress} unreachable after ${attempt} attempts: ${reason}`);
+      }
+      this.logger.warning('connect', 'in_progress', { server_address: serverAddress, attempt, error: reason, retry_in: this.config.loopPeriod });
+      await this.#sleep(loopPeriodMs);
     }
   }
 

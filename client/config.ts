@@ -12,9 +12,10 @@ export const DEFAULT_CONFIG_PATH = 'client/config.yaml';
 
 export interface ClientConfig {
   readonly id: number;
+  /** server.address as given: one central, or a comma-separated list of them. */
   readonly serverAddress: string;
-  readonly host: string;
-  readonly port: number;
+  /** The centrals to try, in order. */
+  readonly centrals: readonly Central[];
   readonly loopAmount: number;
   readonly loopPeriodMs: number;
   /** loop.period as written, e.g. "150ms" (logged as given). */
@@ -27,6 +28,13 @@ export interface ClientConfig {
   readonly strict: boolean;
   /** The agency's secret, when the central requires one (CLI_SECRET). */
   readonly secret: string | null;
+}
+
+export interface Central {
+  readonly host: string;
+  readonly port: number;
+  /** As written, for logs. */
+  readonly address: string;
 }
 
 export interface ClientFlags {
@@ -62,14 +70,13 @@ export function loadClientConfig(flags: ClientFlags): ClientConfig {
 
   const addressRaw = pick(def('server.address', 'server:12345'), yaml('server.address'), env('CLI_SERVER_ADDRESS'), flag('server-address', flags.serverAddress))!;
   const serverAddress = toText(addressRaw);
-  const { host, port } = parseAddress(addressRaw.key, serverAddress);
+  const centrals = serverAddress.split(',').map((a) => a.trim()).map((address) => ({ ...parseAddress(addressRaw.key, address), address }));
 
   const periodRaw = pick(def('loop.period', '5s'), yaml('loop.period'), env('CLI_LOOP_PERIOD'), flag('loop-period', flags.loopPeriod))!;
   return {
     id,
     serverAddress,
-    host,
-    port,
+    centrals,
     loopAmount: toInt(pick(def('loop.amount', '5'), yaml('loop.amount'), env('CLI_LOOP_AMOUNT'), flag('loop-amount', flags.loopAmount))!, 1, 1_000_000),
     loopPeriodMs: toDurationMs(periodRaw),
     loopPeriod: periodRaw.value.trim(),
@@ -99,7 +106,7 @@ function loadSecret(flagFile: string | undefined): string | null {
   return direct ? direct.value.trim() : null;
 }
 
-/** "host:port", "[v6]:port". */
+/** "host:port", "[v6]:port" (one central of the list). */
 export function parseAddress(key: string, address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(':');
   if (colon <= 0) throw new ConfigError(key, `must be host:port, got ${JSON.stringify(address)}`);

@@ -12,8 +12,8 @@ import { CentralState } from './central-state.js';
 import type { ServerConfig } from './config.js';
 import { Coordinator } from './coordinator.js';
 import { describeRoster } from './roster.js';
-import { FileStoreHost } from './storage/file/file-host.js';
-import type { FatalStorageError } from './storage/store.js';
+import { openStore } from './storage/open.js';
+import type { FatalStorageError, StoreHost } from './storage/store.js';
 import type { WorkerSettings } from './thread-messages.js';
 import { WorkerLink } from './worker-link.js';
 
@@ -25,7 +25,7 @@ export class Central {
   readonly #links = new Set<WorkerLink>();
   readonly #server: Server;
   readonly #settings: WorkerSettings;
-  #store: FileStoreHost | null = null;
+  #store: StoreHost | null = null;
   #coordinator: Coordinator | null = null;
   #nextConnection = 1;
   #stopping = false;
@@ -50,7 +50,7 @@ export class Central {
 
   /** Recovers storage, then listens. Resolves with the bound address. */
   async start(): Promise<AddressInfo> {
-    this.#openStore();
+    await this.#openStore();
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen({ host: this.config.host, port: this.config.port, backlog: this.config.listenBacklog }, () => {
@@ -63,19 +63,23 @@ export class Central {
     return address;
   }
 
-  #openStore(): void {
+  async #openStore(): Promise<void> {
     const { config, logger } = this;
-    const store = FileStoreHost.open({
+    const store = await openStore({
+      databaseUrl: config.databaseUrl,
       betsFile: config.betsFile,
       durable: config.durable,
       roster: config.roster,
       logger,
       fault: config.fault,
+      databaseTimeoutMs: config.databaseTimeoutMs,
       onFatal: (failure) => this.#failStop(failure),
     });
     this.#store = store;
     const r = store.report;
     logger.info('recovery', 'success', {
+      store: r.backend,
+      where: r.where,
       lottery: r.lotteryId,
       state: r.kind,
       started: new Date(r.createdMs).toISOString(),
@@ -100,7 +104,7 @@ export class Central {
       });
     }
     this.#coordinator = new Coordinator(store, this.#central, config.roster, logger);
-    this.#coordinator.resume();
+    await this.#coordinator.resume();
   }
 
   /** The storage fail-stop: one CRITICAL line, then the process ends (recovery starts again from the disk). */
@@ -134,13 +138,15 @@ export class Central {
     }
     const id = this.#nextConnection++;
     this.logger.info('connection_accepted', 'success', { connection: id, ip: peer });
+    const store = this.#store!.workerInit();
     const link = new WorkerLink(
       id,
       socket,
-      { central: this.#central.buffer, store: this.#store!.workerInit(), settings: this.#settings, peer },
+      { central: this.#central.buffer, store: store.init, settings: this.#settings, peer },
+      store.transfer,
       this.logger,
       {
-        finished: (agency) => this.#coordinator!.agencyFinished(agency),
+        finished: (agency) => void this.#coordinator!.agencyFinished(agency),
         fatal: (failure) => this.#failStop(failure),
         exited: (done, threadId) => void this.#workerExited(done, threadId),
       },
@@ -152,9 +158,9 @@ export class Central {
   async #workerExited(link: WorkerLink, threadId: number): Promise<void> {
     this.#links.delete(link);
     if (link.agency) this.#central.releaseAgency(link.agency);
-    if (await this.#store!.threadExited(threadId)) return;
+    if (await this.#store!.threadExited(threadId, link.agency)) return;
     // A worker may have recorded a Done durably and died before saying so.
-    this.#coordinator!.drawIfComplete();
+    await this.#coordinator!.drawIfComplete();
   }
 
   /** Stops accepting, lets every worker finish, closes sockets and the files. */
@@ -182,6 +188,10 @@ export class Central {
     // Let every exit handler run (a worker stopped mid-sync fail-stops the store), and a draw attempt end.
     await new Promise((resolve) => setImmediate(resolve));
     await this.#coordinator?.stop();
-    if (this.#store && (await this.#store.close())) this.logger.info('bets_file_closed', 'success', { path: this.config.betsFile });
+    if (this.#store && (await this.#store.close())) {
+      const { backend, where } = this.#store.report;
+      if (backend === 'file') this.logger.info('bets_file_closed', 'success', { path: where });
+      else this.logger.info('database_closed', 'success', { url: where });
+    }
   }
 }

@@ -35,6 +35,10 @@ export interface ServerConfig {
   /** Per-agency secrets; null runs unauthenticated. */
   readonly secrets: ReadonlyMap<number, string> | null;
   readonly secretsFile: string | null;
+  /** SERVER_DATABASE_URL: bets live in this PostgreSQL database (null: in betsFile). */
+  readonly databaseUrl: string | null;
+  /** A database query or connection attempt that takes longer is given up. */
+  readonly databaseTimeoutMs: number;
   /** Tests only (LOTTERY_TEST_FAULT): the storage operation to fail. */
   readonly fault: FaultPlan | null;
 }
@@ -49,6 +53,8 @@ export interface ServerFlags {
   readonly agencies?: string;
   readonly agencyIds?: string;
   readonly betsFile?: string;
+  readonly databaseUrl?: string;
+  readonly databaseTimeout?: string;
   readonly maxConnections?: string;
   readonly idleTimeout?: string;
   readonly maxFrameBytes?: string;
@@ -76,6 +82,8 @@ export function loadServerConfig(flags: ServerFlags): ServerConfig {
     secrets,
     roster: chooseRoster(agenciesGiven, idsRaw, secretsRaw ? { raw: secretsRaw, ids: [...secrets!.keys()] } : null),
     fault: toFaultPlan(env(FAULT_VARIABLE)),
+    databaseUrl: toDatabaseUrl(pick(env('SERVER_DATABASE_URL'), flag('database-url', flags.databaseUrl))),
+    databaseTimeoutMs: toDurationMs(setting('SERVER_DATABASE_TIMEOUT', '15s', 'database-timeout', flags.databaseTimeout)),
     host: toText(setting('SERVER_HOST', '0.0.0.0', 'host', flags.host)),
     port: toInt(setting('SERVER_PORT', '12345', 'port', flags.port, true), 0, 65535),
     advertisedName: toText(setting('SERVER_IP', 'server', undefined, undefined, true)),
@@ -118,6 +126,18 @@ function chooseRoster(agenciesGiven: Raw | undefined, idsRaw: Raw | undefined, s
     throw new ConfigError(secrets!.raw.key, `has no secret for expected agencies ${describeRoster(unsecured)}`);
   }
   return roster;
+}
+
+function toDatabaseUrl(raw: Raw | undefined): string | null {
+  if (!raw) return null;
+  let url: URL;
+  try {
+    url = new URL(raw.value.trim());
+  } catch {
+    throw new ConfigError(raw.key, 'must be a PostgreSQL URL like postgres://user:password@host:5432/lottery');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ConfigError(raw.key, `must be a postgres:// URL, got ${url.protocol}`);
+  return url.toString();
 }
 
 function toFaultPlan(raw: Raw | undefined): FaultPlan | null {

@@ -10,7 +10,7 @@ import { buildConfig, parseFlags, runMain } from '../common/cli.js';
 import { Logger } from '../common/logger.js';
 import { Central } from './central.js';
 import { describeRoster } from './roster.js';
-import { LotteryMismatch } from './storage/file/file-host.js';
+import { LotteryMismatch } from './storage/store.js';
 import { DEFAULT_CONFIG_PATH, loadServerConfig, type ServerFlags } from './config.js';
 
 /** The command line, described when there is one to parse (see parseFlags). */
@@ -25,7 +25,9 @@ const describe = (Program: typeof Command): Command =>
     .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (LOGGING_LEVEL, default INFO)')
     .option('--agencies <n>', 'agencies the draw waits for, ids 1..n; 0 admits any agency and disables the draw (SERVER_AGENCIES, default 5)')
     .option('--agency-ids <list>', 'the agencies the draw waits for, e.g. 1-5,9; others are refused (SERVER_AGENCY_IDS; default: the secrets file\'s ids, else 1..SERVER_AGENCIES)')
-    .option('--bets-file <path>', 'where bets are stored (SERVER_BETS_FILE, default ./bets.csv)')
+    .option('--bets-file <path>', 'where bets are stored (SERVER_BETS_FILE, default ./bets.csv; unused with a database)')
+    .option('--database-url <url>', 'store bets in this PostgreSQL database instead, shared by several centrals: postgres://user:password@host:5432/db (SERVER_DATABASE_URL)')
+    .option('--database-timeout <duration>', 'give up a database query or connection attempt after this long (SERVER_DATABASE_TIMEOUT, default 15s)')
     .option('--max-connections <n>', 'connections served at once; more are refused (SERVER_MAX_CONNECTIONS, default 128)')
     .option('--idle-timeout <duration>', 'drop a connection silent this long, e.g. 30s; 0 disables (SERVER_IDLE_TIMEOUT, default 30s)')
     .option('--max-frame-bytes <n>', 'largest bet-batch frame accepted, 64..8192 (SERVER_MAX_FRAME_BYTES, default 8192)')
@@ -46,7 +48,8 @@ async function main(): Promise<number> {
     logging_level: config.logLevel,
     agencies: config.roster.length,
     roster: describeRoster(config.roster),
-    bets_file: config.betsFile,
+    store: config.databaseUrl ? 'postgres' : 'file',
+    bets_file: config.databaseUrl ? 'unused' : config.betsFile,
     fsync: config.durable,
     max_connections: config.maxConnections,
     idle_timeout_ms: config.idleTimeoutMs,

@@ -4,8 +4,7 @@
  * only moves bytes; the worker owns the protocol session.
  */
 import type { Level } from '../common/logger.js';
-import type { FileStoreInit } from './storage/file/file-host.js';
-import type { FatalStorageError } from './storage/store.js';
+import type { FatalStorageError, WorkerStoreInit } from './storage/store.js';
 
 export type MainToWorker =
   /** Bytes read from the socket (a transferred copy). */
@@ -47,8 +46,8 @@ export interface WorkerInit {
   readonly central: SharedArrayBuffer;
   /** This connection's InboundFlow counters. */
   readonly flow: SharedArrayBuffer;
-  /** The store's shared state and descriptors (opened by the main thread; descriptors are process-wide). */
-  readonly store: FileStoreInit;
+  /** What the worker builds its store from (the file store's shared state and descriptors, or the database store's port). */
+  readonly store: WorkerStoreInit;
   readonly settings: WorkerSettings;
   readonly peer: string;
 }

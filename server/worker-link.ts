@@ -7,7 +7,7 @@
  * ever produced by input). So neither a fast nor a hostile peer can grow memory.
  */
 import type { Socket } from 'node:net';
-import { Worker } from 'node:worker_threads';
+import { Worker, type TransferListItem } from 'node:worker_threads';
 import type { Logger } from '../common/logger.js';
 import { HIGH_WATER, InboundFlow, LOW_WATER } from './flow.js';
 import type { FatalStorageError } from './storage/store.js';
@@ -38,12 +38,20 @@ export class WorkerLink {
     readonly id: number,
     private readonly socket: Socket,
     init: Omit<WorkerInit, 'flow'>,
+    /** What `init` carries that must be transferred (the database store's MessagePort). */
+    transfer: readonly TransferListItem[],
     private readonly logger: Logger,
     private readonly events: LinkEvents,
   ) {
     this.#flow = new InboundFlow();
     const workerData: WorkerInit = { ...init, flow: this.#flow.buffer };
-    this.worker = new Worker(WORKER_URL, { workerData, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+    this.worker = new Worker(WORKER_URL, {
+      workerData,
+      transferList: [...transfer],
+      stdout: false,
+      stderr: false,
+      resourceLimits: { maxYoungGenerationSizeMb: 2 },
+    });
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (message: WorkerToMain) => this.#fromWorker(message));
     // An uncaught error ends the worker, and with it the connection; its exit is then checked like any other.

@@ -21,7 +21,7 @@ import {
 import { CentralState } from './central-state.js';
 import { InboundFlow } from './flow.js';
 import { Session } from './session/session.js';
-import { workerFileStore } from './storage/file/file-host.js';
+import { workerStore } from './storage/open.js';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './thread-messages.js';
 
 const init = workerData as WorkerInit;
@@ -35,7 +35,7 @@ function post(message: WorkerToMain, transfer?: ArrayBuffer[]): void {
   port.postMessage(message, transfer);
 }
 
-const store = workerFileStore(init.store, threadId, logger, (failure) => post({ kind: 'fatal', failure }));
+const store = await workerStore(init.store, threadId, logger, (failure) => post({ kind: 'fatal', failure }));
 const session = new Session({
   store,
   central,

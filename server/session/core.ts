@@ -7,7 +7,7 @@
 import type { Logger } from '../../common/logger.js';
 import { encodeErrorReply, ErrorCode, errorCodeName, MessageType } from '../../protocol/index.js';
 import type { CentralState } from '../central-state.js';
-import { StoreFailed, StoreUnavailable, type BetStore } from '../storage/store.js';
+import { StoreBusy, StoreFailed, StoreUnavailable, type BetStore } from '../storage/store.js';
 
 export type Phase = 'greeting' | 'authenticating' | 'betting' | 'finished' | 'waiting' | 'answered' | 'closed';
 
@@ -72,6 +72,8 @@ export class SessionCore {
   storeError(error: unknown, drop: () => void = () => undefined): void {
     if (error instanceof StoreUnavailable) {
       this.fail(ErrorCode.StorageUnavailable, `${error.message}; reconnect and resume later`, 'storage_unavailable');
+    } else if (error instanceof StoreBusy) {
+      this.fail(ErrorCode.AgencyBusy, error.message);
     } else if (error instanceof StoreFailed) {
       drop();
       this.close();

@@ -6,7 +6,7 @@
  */
 import { encodeChallenge, encodeWelcome, ErrorCode, MessageType, NONCE_BYTES, PROTOCOL_VERSION, type Hello, type Proof } from '../../protocol/index.js';
 import { DrawState } from '../central-state.js';
-import { StoreFailed, type AgencyLedger } from '../storage/store.js';
+import type { AgencyLedger } from '../storage/store.js';
 import type { SessionCore } from './core.js';
 
 /**
@@ -76,8 +76,7 @@ export class Handshake {
     try {
       ledger = await store.ledger(hello.agency);
     } catch (error) {
-      if (!(error instanceof StoreFailed)) throw error;
-      return core.close(); // the central is stopping
+      return core.storeError(error); // busy at another central, unavailable, or the central is stopping
     }
     if (core.closed) return;
     this.welcomed(hello, ledger);

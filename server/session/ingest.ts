@@ -28,7 +28,7 @@ import {
 } from '../../protocol/index.js';
 import { BatchLineWriter } from '../storage/batch-lines.js';
 import { formatBetLines } from '../storage/csv-line.js';
-import { StoreClosed, StoreFailed, type AgencyLedger, type Ticket } from '../storage/store.js';
+import { StoreClosed, type AgencyLedger, type Ticket } from '../storage/store.js';
 import type { SessionCore } from './core.js';
 
 /** A batch checked and turned into lines, not yet written. */
@@ -176,9 +176,8 @@ export class Ingest {
           try {
             await store.durable(newest);
           } catch (error) {
-            if (!(error instanceof StoreFailed)) throw error;
-            this.drop();
-            return core.close(); // the central is stopping
+            // Never acknowledged: the agency resumes from the store's ledger (or the central is stopping).
+            return core.storeError(error, () => this.drop());
           }
         }
         const answers: Buffer[] = [];

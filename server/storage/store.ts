@@ -17,6 +17,10 @@
  *
  * `server/storage/file/` is the embedded backend: bets.csv plus its journal.
  */
+import type { TransferListItem } from 'node:worker_threads';
+import type { FileStoreInit } from './file/file-host.js';
+import type { PgWorkerInit } from './postgres/pg-host.js';
+
 /** Where one agency stands, durably: what its Welcome says. */
 export interface AgencyLedger {
   /** Bets stored. */
@@ -70,6 +74,21 @@ export class StoreClosed extends Error {
   override readonly name = 'StoreClosed';
 }
 
+/** The stored lottery is not the configured one (exit code 2: a configuration problem). */
+export class LotteryMismatch extends Error {
+  override readonly name = 'LotteryMismatch';
+}
+
+/** The store cannot be opened or trusted at start-up (exit code 1). */
+export class StorageStartupError extends Error {
+  override readonly name = 'StorageStartupError';
+}
+
+/** Another central holds the agency's session (the database store): come back later. */
+export class StoreBusy extends Error {
+  override readonly name = 'StoreBusy';
+}
+
 /** The store fail-stopped: nothing more is acknowledged and the central is stopping. */
 export class StoreFailed extends Error {
   override readonly name = 'StoreFailed';
@@ -82,3 +101,59 @@ export interface FatalStorageError {
   readonly error: string;
   readonly detail: string;
 }
+
+/** What a store found at start-up: logged as the central's `recovery` line. */
+export interface StoreReport {
+  readonly backend: 'file' | 'postgres';
+  /** Where the lottery lives: the bets file, or the database (without credentials). */
+  readonly where: string;
+  readonly lotteryId: string;
+  readonly createdMs: number;
+  /** new: no bets yet; recovered: this lottery's state found; adopted: a bets.csv that had no journal. */
+  readonly kind: 'new' | 'recovered' | 'adopted';
+  readonly bets: number;
+  readonly agencies: number;
+  readonly finished: number;
+  /** What recovery cut (the file store only). */
+  readonly discardedBytes: number;
+  readonly discardedJournalBytes: number;
+}
+
+/** The draw's stored result. `announced`: its `sorteo` line was logged. */
+export interface StoredResult {
+  readonly winners: Map<number, string[]>;
+  readonly announced: boolean;
+}
+
+/**
+ * The store on the accepting thread: what the central and its coordinator
+ * ask of it beyond the sessions' BetStore (which each worker builds from
+ * `workerInit`).
+ */
+export interface StoreHost {
+  readonly report: StoreReport;
+  /** What a worker builds its BetStore from, and what must be transferred to it. */
+  workerInit(): { readonly init: WorkerStoreInit; readonly transfer: readonly TransferListItem[] };
+  /** Roster agencies recorded as finished. */
+  finishedCount(): Promise<number>;
+  /** The draw's result, once it happened (here or at another central). */
+  storedResult(): Promise<StoredResult | null>;
+  /** Records that `sorteo` was logged; the error, when that failed (a restart then logs it again). */
+  markAnnounced(): Promise<string | null>;
+  /**
+   * The storage side of the draw: every roster agency has finished; make the
+   * bets durable, find the winners, store the result durably, once. Resolves
+   * with the winners, or `elsewhere` when another central already drew.
+   * Throws StoreFailed (the central stops) or anything else (retry later).
+   */
+  draw(): Promise<Map<number, string[]> | 'elsewhere'>;
+  /** Calls back when the draw happened at another central (never, with one central). */
+  onDrawnElsewhere(callback: () => void): void;
+  /** A worker thread exited, having spoken for `agency` (0: none); true when the store fail-stopped. */
+  threadExited(threadId: number, agency: number): Promise<boolean>;
+  /** After every worker has exited: make everything durable and close; false when it fail-stopped instead. */
+  close(): Promise<boolean>;
+}
+
+/** A worker's store, as the accepting thread describes it (structured-cloned into workerData). */
+export type WorkerStoreInit = ({ readonly backend: 'file' } & FileStoreInit) | ({ readonly backend: 'postgres' } & PgWorkerInit);

@@ -518,7 +518,10 @@ export function assertExactEnd(
 
 /** The last stdout lines of each process, as comments: what a failing run was doing. */
 export function dumpTails(t: Test, procs: readonly Proc[], lines = 30): void {
-  for (const p of procs) t.comment(`--- ${p.name} (exit ${JSON.stringify(p.exit)}) last lines ---\n${p.lines().slice(-lines).join('\n')}`);
+  for (const p of procs) {
+    const stderr = p.stderr.trim() === '' ? '' : `\n--- ${p.name} stderr ---\n${p.stderr.slice(-3000)}`;
+    t.comment(`--- ${p.name} (exit ${JSON.stringify(p.exit)}) last lines ---\n${p.lines().slice(-lines).join('\n')}${stderr}`);
+  }
 }
 
 /**

@@ -100,7 +100,7 @@ t.test('four workers append and sync at once: every write whole, in order, durab
   const { host, betsFile } = open(t);
   const WRITES = 150;
   const LINES = 7;
-  const workers = [1, 2, 3, 4].map((agency) => run(APPENDER, { init: host.workerInit(), agency, writes: WRITES, lines: LINES }));
+  const workers = [1, 2, 3, 4].map((agency) => run(APPENDER, { init: host.fileInit(), agency, writes: WRITES, lines: LINES }));
   const results = await Promise.all(workers.map((w) => w.message((m) => m['done'] === true)));
   await Promise.all(workers.map((w) => w.worker.terminate()));
   for (const [i, result] of results.entries()) {
@@ -133,15 +133,15 @@ for (const hold of ['lock', 'syncer'] as const) {
   t.test(`a worker that dies holding the ${hold === 'lock' ? 'lock' : 'sync election'} fail-stops the store instead of stalling it`, async (t) => {
     const fatal: FatalStorageError[] = [];
     const { host } = open(t, fatal);
-    const holder = run(HOLDER, { init: host.workerInit(), hold });
+    const holder = run(HOLDER, { init: host.fileInit(), hold });
     await holder.message((m) => m['holding'] === hold);
     const threadId = holder.worker.threadId;
     // A writer that comes now waits for the lock (or for the sync that never ends)...
-    const writer = run(APPENDER, { init: host.workerInit(), agency: 9, writes: 3, lines: 2 });
+    const writer = run(APPENDER, { init: host.fileInit(), agency: 9, writes: 3, lines: 2 });
     await new Promise((r) => setTimeout(r, 200));
     // ...until the holder dies and the accepting thread answers for it.
     await holder.worker.terminate();
-    t.equal(await host.threadExited(threadId), true, 'the accepting thread sees what the dead worker held and fail-stops');
+    t.equal(await host.threadExited(threadId, 0), true, 'the accepting thread sees what the dead worker held and fail-stops');
     t.equal(fatal.length, 1, 'one fatal report');
     t.match(fatal[0], { operation: 'worker', error: new RegExp(`worker thread ${threadId} exited`) }, 'naming the thread and what it held');
     const outcome = await Promise.race([
@@ -156,13 +156,13 @@ for (const hold of ['lock', 'syncer'] as const) {
 t.test('a worker that exits holding nothing changes nothing', async (t) => {
   const fatal: FatalStorageError[] = [];
   const { host } = open(t, fatal);
-  const worker = run(APPENDER, { init: host.workerInit(), agency: 3, writes: 20, lines: 3 });
+  const worker = run(APPENDER, { init: host.fileInit(), agency: 3, writes: 20, lines: 3 });
   await worker.message((m) => m['done'] === true);
   const threadId = worker.worker.threadId;
   await worker.worker.terminate();
-  t.equal(await host.threadExited(threadId), false, 'nothing to answer for');
+  t.equal(await host.threadExited(threadId, 0), false, 'nothing to answer for');
   t.same(fatal, [], 'no fail-stop');
-  const next = run(APPENDER, { init: host.workerInit(), agency: 4, writes: 20, lines: 3 });
+  const next = run(APPENDER, { init: host.fileInit(), agency: 4, writes: 20, lines: 3 });
   t.match(await next.message((m) => m['done'] === true), { stored: 60 }, 'the next worker writes and syncs as usual');
   await next.worker.terminate();
   t.ok(await host.close(), 'and the store closes cleanly');

@@ -8,10 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { threadId } from 'node:worker_threads';
+import { threadId, type TransferListItem } from 'node:worker_threads';
 import type { Logger } from '../../../common/logger.js';
 import { rosterDigest, type Roster } from '../../roster.js';
-import type { FatalStorageError } from '../store.js';
+import { LotteryMismatch, StorageStartupError, type FatalStorageError, type StoredResult, type StoreHost, type StoreReport, type WorkerStoreInit } from '../store.js';
 import { findWinners } from './draw-scan.js';
 import { FileStore, type FileStoreFiles, type FileStoreHooks } from './file-store.js';
 import { createFaultState, FaultyIo, nodeIo, writeFully, type FaultPlan, type FileIo, type InjectedFault } from './io.js';
@@ -27,27 +27,6 @@ export interface FileStoreInit {
   readonly fault: { readonly plan: FaultPlan; readonly state: SharedArrayBuffer } | null;
 }
 
-export interface RecoveryReport {
-  readonly lotteryId: string;
-  readonly createdMs: number;
-  /** new: no bets yet; recovered: the journal's lottery; adopted: a bets.csv that had no journal. */
-  readonly kind: 'new' | 'recovered' | 'adopted';
-  readonly bets: number;
-  readonly agencies: number;
-  readonly finished: number;
-  readonly discardedBytes: number;
-  readonly discardedJournalBytes: number;
-}
-
-/** The stored lottery is not the configured one (exit code 2: a configuration problem). */
-export class LotteryMismatch extends Error {
-  override readonly name = 'LotteryMismatch';
-}
-
-/** The files cannot be opened, synced or trusted (exit code 1). */
-export class StorageStartupError extends Error {
-  override readonly name = 'StorageStartupError';
-}
 
 export function journalPathOf(betsFile: string): string {
   return `${betsFile}.journal`;
@@ -67,8 +46,8 @@ export interface FileStoreOptions {
   readonly onFatal: (failure: FatalStorageError) => void;
 }
 
-export class FileStoreHost {
-  readonly report: RecoveryReport;
+export class FileStoreHost implements StoreHost {
+  readonly report: StoreReport;
   readonly #state: JournalState;
   readonly #io: FileIo;
   readonly #files: FileStoreFiles;
@@ -106,30 +85,35 @@ export class FileStoreHost {
     return new FileStoreHost(options, io, fault);
   }
 
-  workerInit(): FileStoreInit {
+  workerInit(): { init: WorkerStoreInit; transfer: TransferListItem[] } {
+    return { init: { backend: 'file', state: this.#state.buffer, files: this.#files, fault: this.#fault }, transfer: [] };
+  }
+
+  /** The file store's own view, for tests that drive it directly. */
+  fileInit(): FileStoreInit {
     return { state: this.#state.buffer, files: this.#files, fault: this.#fault };
   }
 
-  /** The stored result, once the draw has happened. */
-  storedResult(): { winners: Map<number, string[]>; announced: boolean } | null {
+  storedResult(): Promise<StoredResult | null> {
     const winners = readAllWinners(this.#files.winnersPath);
-    return winners && { winners, announced: wasAnnounced(this.#files.winnersPath) };
+    return Promise.resolve(winners && { winners, announced: wasAnnounced(this.#files.winnersPath) });
   }
 
-  /** Records that `sorteo` was logged; a failure only means a restart logs it again. */
-  markAnnounced(): string | null {
+  markAnnounced(): Promise<string | null> {
     try {
       markAnnounced(this.#io, this.#files.winnersPath);
-      return null;
+      return Promise.resolve(null);
     } catch (error) {
-      return (error as Error).message;
+      return Promise.resolve((error as Error).message);
     }
   }
 
-  /** Roster agencies recorded as finished. */
-  finishedCount(): number {
-    return this.#state.finishedCount();
+  finishedCount(): Promise<number> {
+    return Promise.resolve(this.#state.finishedCount());
   }
+
+  /** One central owns the files: nobody else draws. */
+  onDrawnElsewhere(): void {}
 
   /**
    * The storage side of the draw: closes intake, makes every write durable
@@ -156,7 +140,7 @@ export class FileStoreHost {
    * half updated: either way the store fail-stops (recovery rebuilds all of
    * it from the disk). Returns true when it did.
    */
-  async threadExited(workerThreadId: number): Promise<boolean> {
+  async threadExited(workerThreadId: number, _agency: number): Promise<boolean> {
     const state = this.#state;
     const dead = ownerIdOf(workerThreadId);
     const heldLock = state.lockHolder() === dead;
@@ -190,7 +174,7 @@ export class FileStoreHost {
     return true;
   }
 
-  #recover(roster: Roster): RecoveryReport {
+  #recover(roster: Roster): StoreReport {
     const io = this.#io;
     const { dataFd, journalFd, journalPath } = this.#files;
     const state = this.#state;
@@ -203,6 +187,8 @@ export class FileStoreHost {
       const adopted = this.#adopt();
       this.#settle(adopted.dataSize, adopted.journalSize);
       return {
+        backend: 'file',
+        where: this.#files.dataPath,
         lotteryId: header.lotteryId,
         createdMs: header.createdMs,
         kind: adopted.bets > 0 ? 'adopted' : 'new',
@@ -223,6 +209,8 @@ export class FileStoreHost {
     const replayed = replayJournal(io, dataFd, journalFd, state);
     this.#settle(replayed.dataSize, replayed.journalSize);
     return {
+      backend: 'file',
+      where: this.#files.dataPath,
       lotteryId: header.lotteryId,
       createdMs: header.createdMs,
       kind: 'recovered',

@@ -1,0 +1,143 @@
+/**
+ * Group commit on the database: every session's batches, queued as they
+ * come, go to the database in one transaction at a time — their lines in one
+ * COPY into `bets`, each agency's ledger (bets stored, file position
+ * settled) in one UPDATE, then COMMIT — so an acknowledgement means the bets
+ * and the resume point are durable together, and a retry can never store a
+ * bet twice. While one transaction commits, the next one fills up.
+ *
+ * The UPDATE is the fence: it applies only where the agency's row still has
+ * this session's number and the position this session last committed. A
+ * session taken over by another central (a newer Hello raised the number)
+ * finds its row gone from the result: its part of the transaction is rolled
+ * back and it is told so; the others' part is committed without it.
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Pool, PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { StoreFailure } from './messages.js';
+
+/** One session's claim on its agency, as the committer tracks it. */
+export interface Claim {
+  readonly agency: number;
+  readonly session: number;
+  /** The position its last committed write settled (from the Welcome on). */
+  settled: number;
+  /** Set once a write of it failed: nothing of it is committed any more. */
+  broken: boolean;
+  committed(through: number): void;
+  lost(from: number, failure: StoreFailure, message: string): void;
+}
+
+export interface Write {
+  readonly claim: Claim;
+  readonly ticket: number;
+  /** bets.csv lines (the CSV COPY reads), or null for a refused batch (position only). */
+  readonly lines: Uint8Array | null;
+  readonly bets: number;
+  readonly position: number;
+}
+
+const COPY = 'COPY bets (agency, first_name, last_name, document, birthdate, number) FROM STDIN WITH (FORMAT csv)';
+const LEDGER = `
+UPDATE agencies AS a SET stored = a.stored + v.bets, settled = v.settled
+  FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS v(agency, session, before, bets, settled)
+  WHERE a.agency = v.agency AND a.session = v.session AND a.settled = v.before
+  RETURNING a.agency`;
+
+export class Committer {
+  #queue: Write[] = [];
+  #running: Promise<void> | null = null;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly onError: (error: Error) => void,
+  ) {}
+
+  enqueue(write: Write): void {
+    if (write.claim.broken) return write.claim.lost(write.ticket, 'unavailable', 'an earlier write of this session failed');
+    this.#queue.push(write);
+    this.#running ??= this.#run().finally(() => (this.#running = null));
+  }
+
+  /** Resolves once nothing is queued or committing. */
+  async drain(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    while (this.#queue.length > 0) {
+      let group: Write[] = [];
+      for (const w of this.#queue) {
+        if (w.claim.broken) w.claim.lost(w.ticket, 'unavailable', 'an earlier write of this session failed');
+        else group.push(w);
+      }
+      this.#queue = [];
+      while (group.length > 0) {
+        const fenced = await this.#commit(group);
+        if (fenced.size === 0) break;
+        for (const claim of fenced) {
+          claim.broken = true;
+          const first = group.find((w) => w.claim === claim)!;
+          claim.lost(first.ticket, 'busy', `agency ${claim.agency}'s session was taken over at another central`);
+        }
+        group = group.filter((w) => !fenced.has(w.claim));
+      }
+    }
+  }
+
+  /** One transaction for `group`; the claims whose fence failed (nothing committed then), or none on success. */
+  async #commit(group: readonly Write[]): Promise<Set<Claim>> {
+    const byClaim = new Map<Claim, { bets: number; settled: number; last: number }>();
+    const lines: Uint8Array[] = [];
+    for (const w of group) {
+      const entry = byClaim.get(w.claim) ?? { bets: 0, settled: w.claim.settled, last: 0 };
+      entry.bets += w.bets;
+      entry.settled = w.position;
+      entry.last = w.ticket;
+      byClaim.set(w.claim, entry);
+      if (w.lines && w.lines.length > 0) lines.push(w.lines);
+    }
+    const claims = [...byClaim.keys()];
+    let client: PoolClient | null = null;
+    let broken: Error | undefined;
+    try {
+      client = await this.pool.connect();
+      await client.query('BEGIN');
+      if (lines.length > 0) await pipeline(Readable.from(lines), client.query(copyFrom(COPY)));
+      const updated = await client.query<{ agency: number }>(LEDGER, [
+        claims.map((c) => c.agency),
+        claims.map((c) => c.session),
+        claims.map((c) => c.settled),
+        claims.map((c) => byClaim.get(c)!.bets),
+        claims.map((c) => byClaim.get(c)!.settled),
+      ]);
+      const applied = new Set(updated.rows.map((r) => r.agency));
+      const fenced = new Set(claims.filter((c) => !applied.has(c.agency)));
+      if (fenced.size > 0) {
+        await client.query('ROLLBACK');
+        return fenced;
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      // The outcome of a COMMIT that failed is unknown: acknowledge nothing, and let each agency resume from the database.
+      broken = error as Error;
+      await client?.query('ROLLBACK').catch(() => undefined);
+      const message = `the database did not confirm the write: ${(error as Error).message}`;
+      for (const claim of claims) {
+        claim.broken = true;
+        claim.lost(group.find((w) => w.claim === claim)!.ticket, 'unavailable', message);
+      }
+      this.onError(error as Error);
+      return new Set();
+    } finally {
+      client?.release(broken); // a connection that failed is dropped, not reused
+    }
+    for (const [claim, entry] of byClaim) {
+      claim.settled = entry.settled;
+      claim.committed(entry.last);
+    }
+    return new Set();
+  }
+}

@@ -163,7 +163,7 @@ interface Args {
 function parseArgs(argv: readonly string[]): Args {
   const args: Args = { quick: false, only: null, keepTemp: false, profileDir: null };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     if (a === '--quick') args.quick = true;
     else if (a === '--keep-temp') args.keepTemp = true;
     else if (a === '--only') args.only = new Set((argv[++i] ?? '').split(',').map(Number));
@@ -206,12 +206,12 @@ const fmt = {
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** The round whose `key` is the median (the lower middle one of an even count): reported whole, so its figures agree. */
 function medianRound<T>(rounds: readonly T[], key: (round: T) => number): T {
-  return [...rounds].sort((a, b) => key(a) - key(b))[(rounds.length - 1) >> 1]!;
+  return [...rounds].sort((a, b) => key(a) - key(b))[(rounds.length - 1) >> 1];
 }
 
 /** How each round came out, when there was more than one. */
@@ -615,7 +615,7 @@ async function clientRun(
 
   // Correctness.
   agents.forEach((agent, i) => {
-    checkExit(label, agent.proc, exits[i]!);
+    checkExit(label, agent.proc, exits[i]);
     for (const line of agent.errors) correctnessError(`${label}: agency ${agent.input.agency} logged: ${line}`);
     if (agent.winners !== agent.input.expected.winners) {
       correctnessError(`${label}: agency ${agent.input.agency} reported ${agent.winners ?? 'no'} winners, its file has ${agent.input.expected.winners}`);
@@ -623,7 +623,7 @@ async function clientRun(
   });
   const retried = agents.filter((a) => a.warnings > 0);
   if (retried.length > 0) {
-    say(`  note: ${retried.length} agencies logged warnings (retries), e.g. agency ${retried[0]!.input.agency}: ${retried[0]!.lastWarning}`);
+    say(`  note: ${retried.length} agencies logged warnings (retries), e.g. agency ${retried[0].input.agency}: ${retried[0].lastWarning}`);
   }
   checkCentral(label, central, exit, totalWinners(inputs));
   if (!before) say(`  warning: could not read /proc/${central.proc.pid}: no CPU or RSS figures for the central`);
@@ -681,7 +681,7 @@ async function parseRun(inputs: readonly AgencyInput[], mode: ParseMode = 'parse
   const exits = await withTimeout(Promise.all(procs.map((p) => p.proc.done)), runTimeout(totalBets(inputs)), 'parse-only');
   const selfAfter = procStats('self');
   procs.forEach((p, i) => {
-    checkExit('parse-only', p.proc, exits[i]!);
+    checkExit('parse-only', p.proc, exits[i]);
     const expected = p.input.expected.digest.lines + p.input.expected.invalid;
     if (p.rows() !== expected) correctnessError(`parse-only: ${p.input.path}: csv-parse counted ${p.rows()} rows, expected ${expected}`);
   });
@@ -794,7 +794,7 @@ async function runLoadgen(label: string, central: Central, loadgenArgs: string[]
     if (a.server && b.server) serverCores = (b.server.cpuMs - a.server.cpuMs) / (b.at - a.at);
     if (a.loadgen && b.loadgen) loadgenCores = (b.loadgen.cpuMs - a.loadgen.cpuMs) / (b.at - a.at);
   }
-  return { result: result as LoadgenResult, serverCores, loadgenCores };
+  return { result: result, serverCores, loadgenCores };
 }
 
 /** Pre-encoded batches from one connection per input; bets/s from the first batch to the last ack. */
@@ -1089,7 +1089,7 @@ async function main(): Promise<number> {
   }
   if (wants(2)) {
     await figure(`2. durable vs non-durable ingest, ${capLabel}`, async () => {
-      const first = capDurable as LoadgenRun | null;
+      const first = capDurable;
       if (!first) throw new Error('the durable capacity run did not complete');
       // Pairs of runs side by side (figure 3's run is the first durable one), their order
       // alternating so that a drift in the machine's speed or the disk's latency favours neither mode.
@@ -1169,7 +1169,7 @@ async function main(): Promise<number> {
 
   if (wants(6)) {
     await figure('6. central peak RSS', async () => {
-      const peak = e2ePeakRss as number | null;
+      const peak = e2ePeakRss;
       if (peak === null) throw new Error('the end-to-end run (figure 1) did not complete');
       const of = sizes.e2eRounds > 1 ? `, median of ${sizes.e2eRounds} runs` : '';
       row(
@@ -1178,7 +1178,7 @@ async function main(): Promise<number> {
         `≤ ${fmt.mb(TARGET.rssBytes)}`,
         verdict(peak <= TARGET.rssBytes),
       );
-      const ref = refPeakRss as number | null;
+      const ref = refPeakRss;
       if (ref === null) {
         row('6b. peak RSS growth vs the reference run', 'skipped: no reference run', `≤ ${TARGET.rssGrowth}×`, 'SKIP');
       } else {

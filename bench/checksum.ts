@@ -60,7 +60,7 @@ function hashBytes(bytes: Uint8Array, start: number, end: number): void {
   let a = h1;
   let b = h2;
   for (let i = start; i < end; i++) {
-    const c = bytes[i]!;
+    const c = bytes[i];
     a = Math.imul(a ^ c, 0x01000193); // FNV-1a
     b = Math.imul(((b << 5) | (b >>> 27)) ^ c, 0x27d4eb2d);
   }
@@ -134,7 +134,7 @@ function storedField(value: string): string {
 function slowLine(agency: number, text: string): { line: string; number: string } | null | 'empty' {
   const records = parseCsv(text, { trim: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true }) as string[][];
   if (records.length === 0) return 'empty';
-  const fields = records[0]!;
+  const fields = records[0];
   if (records.length !== 1 || fields.length !== 5) return null;
   const [first, last, document, birthdate, numberText] = fields as [string, string, string, string, string];
   const number = /^\d{1,9}$/.test(numberText) ? String(Number(numberText)) : numberText;
@@ -166,7 +166,7 @@ export function digestAgencyFile(path: string, agency: number): InputDigest {
     if (plain) {
       let prev = 0;
       for (let i = start; i < end; i++) {
-        const c = buf[i]!;
+        const c = buf[i];
         if (c === COMMA) {
           commas++;
           lastComma = i;
@@ -223,7 +223,7 @@ export function digestStoredFile(path: string): StoredDigest {
     lines++;
     let agency = 0;
     let i = start;
-    while (i < end && buf[i]! >= ZERO && buf[i]! <= 0x39) agency = agency * 10 + (buf[i++]! - ZERO);
+    while (i < end && buf[i] >= ZERO && buf[i] <= 0x39) agency = agency * 10 + (buf[i++] - ZERO);
     if (i === start || i === end || buf[i] !== COMMA) {
       malformed++;
       return;

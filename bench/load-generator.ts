@@ -64,7 +64,7 @@ function fail(message: string): never {
 function parseArgs(argv: string[]): Options {
   const o: Options = { host: '127.0.0.1', port: 0, mode: 'ingest', files: [], agencies: [], batch: 200, window: 128, settleMs: 300 };
   for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
+    const flag = argv[i];
     const value = argv[++i];
     if (value === undefined) fail(`${flag} needs a value`);
     switch (flag) {
@@ -295,28 +295,28 @@ async function ingest(o: Options): Promise<void> {
 
   process.stdout.write('EVENT start\n');
   const start = performance.now();
-  const runs = peers.map((peer, i) => pipeline(peer, encoded[i]!, o.window, start));
+  const runs = peers.map((peer, i) => pipeline(peer, encoded[i], o.window, start));
   const outcomes = await Promise.all(runs);
   const end = performance.now();
   process.stdout.write('EVENT end\n');
 
   const agencies: AgencyResult[] = [];
   for (let i = 0; i < peers.length; i++) {
-    const peer = peers[i]!;
+    const peer = peers[i];
     peer.handler = null;
-    peer.finish(outcomes[i]!.stored);
+    peer.finish(outcomes[i].stored);
   }
   for (let i = 0; i < peers.length; i++) {
-    const peer = peers[i]!;
+    const peer = peers[i];
     const winners = await peer.winners();
     peer.close();
     agencies.push({
       agency: peer.agency,
-      stored: outcomes[i]!.stored,
+      stored: outcomes[i].stored,
       winners,
-      frames: encoded[i]!.frames.length,
-      welcomeMs: welcomeMs[i]!,
-      firstAckMs: outcomes[i]!.firstAckMs,
+      frames: encoded[i].frames.length,
+      welcomeMs: welcomeMs[i],
+      firstAckMs: outcomes[i].firstAckMs,
     });
   }
   const ingestMs = end - start;
@@ -334,7 +334,7 @@ function pipeline(peer: Peer, e: Encoded, window: number, start: number): Promis
     let firstAckMs = -1;
     const fill = () => {
       while (inFlight < window && next < e.frames.length) {
-        peer.socket.write(e.frames[next++]!);
+        peer.socket.write(e.frames[next++]);
         inFlight++;
       }
     };
@@ -376,16 +376,16 @@ async function draw(o: Options): Promise<void> {
   const answers: Array<Promise<string[]>> = [];
   // Every other agency's Done is handled (Echo answered) before its WinnersRequest is parked,
   // so the last agency's Done is exactly the one that starts the draw.
-  await Promise.all(peers.slice(0, last).map((peer, i) => peer.doneConfirmed(stored[i]!)));
+  await Promise.all(peers.slice(0, last).map((peer, i) => peer.doneConfirmed(stored[i])));
   for (let i = 0; i < last; i++) {
-    peers[i]!.socket.write(encodeWinnersRequest());
-    answers.push(peers[i]!.winners());
+    peers[i].socket.write(encodeWinnersRequest());
+    answers.push(peers[i].winners());
   }
   await new Promise((resolve) => setTimeout(resolve, o.settleMs));
   process.stdout.write('EVENT start\n');
   const start = performance.now();
-  peers[last]!.finish(stored[last]!);
-  answers.push(peers[last]!.winners());
+  peers[last].finish(stored[last]);
+  answers.push(peers[last].winners());
   let lastAnswer = start;
   const winners = await Promise.all(answers.map((p) => p.then((docs) => ((lastAnswer = Math.max(lastAnswer, performance.now())), docs))));
   process.stdout.write('EVENT end\n');
@@ -393,7 +393,7 @@ async function draw(o: Options): Promise<void> {
   report({
     mode: 'draw',
     drawMs: lastAnswer - start,
-    agencies: peers.map((peer, i) => ({ agency: peer.agency, stored: stored[i]!, winners: winners[i]! })),
+    agencies: peers.map((peer, i) => ({ agency: peer.agency, stored: stored[i], winners: winners[i] })),
   });
 }
 

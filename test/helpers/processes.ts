@@ -8,14 +8,15 @@
  * (`assertLogShape`). Timeouts are generous: CI runs these suites on two
  * cores, next to everything else.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { Test } from 'tap';
+import { DEFAULT_WAIT_MS, NodeProcess, programEnv, type Exit } from '../../scripts/proc.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SERVER_MAIN = join(REPO_ROOT, 'dist', 'server', 'main.js');
@@ -25,7 +26,7 @@ export const GENERATOR_MAIN = join(REPO_ROOT, 'dist', 'scripts', 'generate-data.
 export const REFERENCE_DATA = resolve(REPO_ROOT, '..', 'shared', 'data');
 
 /** How long a wait for a log line or an exit may take before the test fails. */
-export const DEFAULT_WAIT_MS = 60_000;
+export { DEFAULT_WAIT_MS };
 
 // ---------------------------------------------------------------------------
 // log lines
@@ -50,7 +51,7 @@ export function parseLogLine(line: string): LogLine | null {
   const m = HEAD.exec(line);
   if (!m) return null;
   const fields: Record<string, string> = {};
-  const rest = m[5]!;
+  const rest = m[5];
   if (rest !== '') {
     for (const part of rest.slice(3).split(' | ')) {
       const colon = part.indexOf(': ');
@@ -58,7 +59,7 @@ export function parseLogLine(line: string): LogLine | null {
       else fields[part.slice(0, colon)] = part.slice(colon + 2);
     }
   }
-  return { raw: line, level: m[2]!, action: m[3]!, result: m[4]!, fields };
+  return { raw: line, level: m[2], action: m[3], result: m[4], fields };
 }
 
 /** Parsed log lines; lines that do not parse are left out (assertLogShape reports them). */
@@ -85,97 +86,30 @@ export function findLogs(logs: readonly LogLine[], action: string, result?: stri
 // ---------------------------------------------------------------------------
 // processes
 
+/** What tap sets for itself: the programs must run as users run them. */
+const TEST_RUNNER_VARIABLES = /^(TAP|_TAP|NODE_OPTIONS$|NODE_V8_COVERAGE$|LOTTERY_TEST_FAULT$)/;
+
 /** The test's environment without anything that would change the programs' behaviour. */
 export function cleanEnv(extra: Readonly<Record<string, string | undefined>> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/^(TAP|_TAP|NODE_OPTIONS$|NODE_V8_COVERAGE$|SERVER_|CLI_|LOTTERY_TEST_FAULT$|LOGGING_LEVEL$|NOMBRE$|APELLIDO$|DOCUMENTO$|NACIMIENTO$|NUMERO$)/.test(key)) continue;
-    env[key] = value;
-  }
-  for (const [key, value] of Object.entries(extra)) {
-    if (value === undefined) delete env[key];
-    else env[key] = value;
-  }
-  return env;
+  return programEnv(extra, TEST_RUNNER_VARIABLES);
 }
 
-export interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
+export type { Exit };
 
-/** One running program with its output collected line by line. */
-export class Proc {
-  readonly child: ChildProcess;
-  readonly name: string;
-  readonly exited: Promise<Exit>;
-  #stdoutLines: string[] = [];
-  /** Parsed log lines, kept in step with #stdoutLines. */
-  #logs: LogLine[] = [];
-  #stdoutTail = '';
-  #stderr = '';
-  #exit: Exit | null = null;
-  #watchers = new Set<() => void>();
+/** One running program with its output collected line by line, and parsed as log lines. */
+export class Proc extends NodeProcess {
+  /** Parsed log lines, kept in step with lines(). */
+  readonly #logs: LogLine[] = [];
 
   constructor(name: string, args: readonly string[], opts: { cwd: string; env: NodeJS.ProcessEnv }) {
-    this.name = name;
     // tap's processinfo hooks every spawn to inject its loader through NODE_OPTIONS
     // (and signal-exit with it); `env -u` drops it, so the programs run exactly as
     // users run them. env execs node, so the pid and the signals are node's own.
-    this.child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, ...args], {
-      cwd: opts.cwd,
-      env: opts.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout!.setEncoding('utf8').on('data', (text: string) => this.#onStdout(text));
-    this.child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.#stderr += text));
-    this.exited = new Promise((resolveExit) => {
-      this.child.once('error', (error) => {
-        this.#stderr += `spawn error: ${error.message}\n`;
-        this.#exit ??= { code: null, signal: null };
-        resolveExit(this.#exit);
-      });
-      // 'close' comes after stdout and stderr have ended: all output is in.
-      this.child.once('close', (code, signal) => {
-        if (this.#stdoutTail !== '') {
-          this.#addLines([this.#stdoutTail]);
-          this.#stdoutTail = '';
-        }
-        this.#exit ??= { code, signal };
-        this.#notify();
-        resolveExit(this.#exit);
-      });
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  get exit(): Exit | null {
-    return this.#exit;
-  }
-
-  /** Complete stdout lines so far. */
-  lines(): string[] {
-    return [...this.#stdoutLines];
+    super(name, args, { ...opts, launcher: ['/usr/bin/env', '-u', 'NODE_OPTIONS'] });
   }
 
   logs(): LogLine[] {
     return [...this.#logs];
-  }
-
-  get stdout(): string {
-    return this.#stdoutLines.map((l) => `${l}\n`).join('') + this.#stdoutTail;
-  }
-
-  get stderr(): string {
-    return this.#stderr;
-  }
-
-  /** Resolves with the first stdout line (already seen or to come) matching `pattern`. */
-  waitForLine(pattern: RegExp, timeoutMs = DEFAULT_WAIT_MS): Promise<string> {
-    return this.waitFor(() => this.#stdoutLines.find((line) => pattern.test(line)), `a line matching ${pattern}`, timeoutMs);
   }
 
   /** Resolves with the first parsed log line satisfying `match`. */
@@ -195,80 +129,10 @@ export class Proc {
     );
   }
 
-  /** Polls `probe` on every new line until it returns something; fails on timeout or exit. */
-  waitFor<T>(probe: () => T | undefined, what: string, timeoutMs = DEFAULT_WAIT_MS): Promise<T> {
-    return new Promise((resolveWait, rejectWait) => {
-      const check = () => {
-        const found = probe();
-        if (found !== undefined) {
-          finish();
-          resolveWait(found);
-        } else if (this.#exit) {
-          finish();
-          rejectWait(new Error(`${this.name} exited (${JSON.stringify(this.#exit)}) before ${what}\n${this.#diagnostics()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        rejectWait(new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.#diagnostics()}`));
-      }, timeoutMs);
-      const finish = () => {
-        clearTimeout(timer);
-        this.#watchers.delete(check);
-      };
-      this.#watchers.add(check);
-      check();
-    });
-  }
-
-  /** Sends `signal` (unless it has exited already) and resolves with the exit code. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = DEFAULT_WAIT_MS): Promise<number | null> {
-    if (!this.#exit) this.child.kill(signal);
-    return (await this.waitExit(timeoutMs)).code;
-  }
-
-  /** Waits for the exit; SIGKILLs and throws if it takes longer than `timeoutMs`. */
-  async waitExit(timeoutMs = DEFAULT_WAIT_MS): Promise<Exit> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), timeoutMs)));
-    const exit = await Promise.race([this.exited, late]);
-    clearTimeout(timer);
-    if (exit) return exit;
-    this.child.kill('SIGKILL');
-    await this.exited;
-    throw new Error(`${this.name} did not exit within ${timeoutMs} ms; killed\n${this.#diagnostics()}`);
-  }
-
-  /** Last resort, for teardown. */
-  async kill(): Promise<void> {
-    if (this.#exit) return;
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  #onStdout(text: string): void {
-    const parts = (this.#stdoutTail + text).split('\n');
-    this.#stdoutTail = parts.pop()!;
-    if (parts.length === 0) return;
-    this.#addLines(parts);
-    this.#notify();
-  }
-
-  #addLines(lines: readonly string[]): void {
-    for (const line of lines) {
-      this.#stdoutLines.push(line);
-      const parsed = parseLogLine(line);
-      if (parsed) this.#logs.push(parsed);
-    }
-  }
-
-  #notify(): void {
-    for (const watcher of [...this.#watchers]) watcher();
-  }
-
-  #diagnostics(): string {
-    const tail = this.#stdoutLines.slice(-25).join('\n');
-    return `--- ${this.name} stdout (last lines) ---\n${tail}\n--- stderr ---\n${this.#stderr.slice(-2000)}`;
+  protected override received(line: string, at: number): void {
+    super.received(line, at);
+    const parsed = parseLogLine(line);
+    if (parsed) this.#logs.push(parsed);
   }
 }
 
@@ -497,8 +361,8 @@ export async function closedPort(): Promise<number> {
 }
 
 /** Sleeps. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+export async function delay(ms: number): Promise<void> {
+  await sleep(ms);
 }
 
 // ---------------------------------------------------------------------------
@@ -540,7 +404,7 @@ export function readStoredBets(path: string): StoredBets {
   const malformed: string[] = [];
   const byAgency = new Map<number, BetKey[]>();
   for (const fields of records) {
-    const ok = fields.length === 6 && fields.every((f, i) => WELL_FORMED[i]!.test(f)) && Number(fields[5]) <= 9999;
+    const ok = fields.length === 6 && fields.every((f, i) => WELL_FORMED[i].test(f)) && Number(fields[5]) <= 9999;
     if (!ok) malformed.push(fields.join(','));
     const key = fields.join(SEP);
     keys.push(key);

@@ -184,7 +184,7 @@ async function untilStored(pg: Postgres, bets: number): Promise<void> {
 function storedInDatabase(pg: Postgres): Map<number, BetKey[]> {
   const csv = pg.psql("COPY (SELECT agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets) TO STDOUT WITH (FORMAT csv)");
   const byAgency = new Map<number, BetKey[]>();
-  for (const fields of parseCsv<string[]>(csv)) {
+  for (const fields of parseCsv<string[]>(csv, {})) {
     const agency = Number(fields[0]);
     let list = byAgency.get(agency);
     if (!list) byAgency.set(agency, (list = []));

@@ -184,7 +184,8 @@ async function untilStored(pg: Postgres, bets: number): Promise<void> {
 function storedInDatabase(pg: Postgres): Map<number, BetKey[]> {
   const csv = pg.psql("COPY (SELECT agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets) TO STDOUT WITH (FORMAT csv)");
   const byAgency = new Map<number, BetKey[]>();
-  for (const fields of parseCsv<string[]>(csv, {})) {
+  const rows: unknown = parseCsv(csv);
+  for (const fields of rows as string[][]) {
     const agency = Number(fields[0]);
     let list = byAgency.get(agency);
     if (!list) byAgency.set(agency, (list = []));

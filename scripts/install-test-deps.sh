@@ -2,6 +2,8 @@
 # Installs the Debian packages some tests need beyond Node.js, when missing:
 #   fuse3, python3-pyfuse3   faultfs, the FUSE disk that loses unsynced writes
 #                            (test/reliability/faulty-disk.test.ts, test/faultfs/)
+#   postgresql               a real PostgreSQL server for the database store's tests
+#                            (test/reliability/postgres.test.ts; run as the postgres user)
 # Needs root (apt-get). Without these packages, those tests skip and say why;
 # CI runs this first and then the suite with LOTTERY_REQUIRE_ALL=1, so that a
 # skip is a failure there.
@@ -10,6 +12,7 @@ set -euo pipefail
 packages=()
 command -v fusermount3 >/dev/null 2>&1 || packages+=(fuse3)
 /usr/bin/python3 -c 'import pyfuse3' >/dev/null 2>&1 || packages+=(python3-pyfuse3)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 
 if ((${#packages[@]} == 0)); then
   echo "install-test-deps: everything is installed already"
@@ -23,3 +26,5 @@ echo "install-test-deps: installing ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# PostgreSQL refuses to run as root: the tests start it as this user.
+id postgres >/dev/null 2>&1 || useradd -m postgres

@@ -87,6 +87,11 @@ t.test('bad arguments: usage, non-zero exit, no file written', async (t) => {
     ['OUT in a missing directory', ['no/such/dir/out.yml', '3']],
     ['OUT under a regular file', ['server/config.ini/out.yml', '3']],
     ['OUT is a directory', ['.data', '3']],
+    ['--centrals without a number', ['out.yml', '3', '--centrals']],
+    ['--centrals 0', ['out.yml', '3', '--centrals', '0']],
+    ['--centrals 17', ['out.yml', '3', '--centrals', '17']],
+    ['--centrals two', ['out.yml', '3', '--centrals', 'two']],
+    ['an unknown option', ['out.yml', '3', '--postgres']],
   ];
   const before = readdirSync(dir).sort();
   for (const [name, args] of cases) {
@@ -176,6 +181,31 @@ for (const agencies of [0, 1, 3, 5]) {
     for (const [name, service] of Object.entries(model.services)) {
       const shadowing = Object.keys(service.environment ?? {}).filter((key) => SHADOWING.includes(key));
       t.same(shadowing, [], `${name}: no variable shadows a config-file key`);
+    }
+  });
+}
+
+for (const centrals of [1, 3]) {
+  t.test(`--centrals ${centrals}: a PostgreSQL service shared by ${centrals} central(s)`, async (t) => {
+    const dir = checkout(4);
+    const r = run('bash', ['generate-compose.sh', 'out.yml', '4', '--centrals', String(centrals)], dir);
+    t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
+    const model = composeConfig('out.yml', dir);
+    const names = ['server', 'server2', 'server3'].slice(0, centrals);
+    t.same(Object.keys(model.services).sort(), ['postgres', ...names, 'client1', 'client2', 'client3', 'client4'].sort(), 'postgres, the centrals, the agencies');
+    t.equal(model.services['postgres']?.build?.target, 'postgres', 'the database image is built locally (docker/Dockerfile, target postgres)');
+    t.equal(model.services['postgres']?.restart, 'on-failure', 'the database restarts on failure');
+    t.notOk(model.services['postgres']?.volumes?.[0]?.source, 'its data on an anonymous volume: `down` then `up` is a new lottery');
+    for (const name of names) {
+      const central = model.services[name]!;
+      t.match(central.environment, { SERVER_AGENCIES: '4', SERVER_DATABASE_URL: 'postgres://lottery:lottery@postgres:5432/lottery' }, `${name}: on the database`);
+      t.notOk('SERVER_BETS_FILE' in (central.environment ?? {}), `${name}: no bets file`);
+      t.equal(central.restart, 'on-failure', `${name}: restarts on failure`);
+    }
+    for (let i = 1; i <= 4; i++) {
+      const env = model.services[`client${i}`]!.environment ?? {};
+      if (centrals === 1) t.notOk('CLI_SERVER_ADDRESS' in env, `client${i}: one central, config.yaml's server.address`);
+      else t.equal(env['CLI_SERVER_ADDRESS'], 'server:12345,server2:12345,server3:12345', `client${i}: every central`);
     }
   });
 }

@@ -162,7 +162,7 @@ class Checkout {
  * takes the Compose project down (containers, network, volume) and deletes
  * the directory, whatever the test's outcome.
  */
-function checkout(t: Tap, name: string, agencies: number, data: (dataDir: string) => void | Promise<void>): Promise<Checkout> {
+function checkout(t: Tap, name: string, agencies: number, data: (dataDir: string) => void | Promise<void>, generatorArgs: readonly string[] = []): Promise<Checkout> {
   const dir = mkdtempSync(join(tmpdir(), `lottery-${name}-`));
   for (const path of CHECKOUT_PATHS) {
     const from = join(repo, path);
@@ -176,7 +176,7 @@ function checkout(t: Tap, name: string, agencies: number, data: (dataDir: string
   });
   return (async () => {
     await data(join(dir, '.data'));
-    await must('bash', ['generate-compose.sh', 'compose.yaml', String(agencies)], { cwd: dir });
+    await must('bash', ['generate-compose.sh', 'compose.yaml', String(agencies), ...generatorArgs], { cwd: dir });
     return co;
   })();
 }
@@ -543,6 +543,29 @@ t.test('a server container that crashes mid-run restarts and recovers; one kille
   t.same(ev.filter((e) => e.service === 'client2' && e.action === 'consulta_ganadores').map((e) => e.fields['cant_ganadores']), ['2', '2'], 'agency 2 gets the same 2 winners again');
   await co.compose('stop', '-t', String(STOP_GRACE_S));
   t.equal(await storedBets(), 3 * bets, 'bets.csv holds every bet once');
+});
+
+t.test('three centrals on PostgreSQL (--centrals 3), one killed mid-run and not restarted: every bet once, one draw', async (t) => {
+  const bets = 8_000;
+  const co = await checkout(t, 'pg', 5, (dir) => generateData(dir, 5, bets, [1, 2, 0, 1, 3], 41), ['--centrals', '3']);
+  await co.mustCompose('build', 'postgres');
+  await co.mustCompose('up', '-d');
+  const before = await waitForBets(co, 5_000);
+  t.ok(before >= 5_000 && before < 5 * bets, `the agencies are streaming (${before} bets in)`);
+  await docker('kill', 'server2'); // by hand: the restart policy leaves it down
+  const waited = await exec('docker', ['wait', ...co.clients()], { timeoutMs: 600_000 });
+  t.same(waited.stdout.trim().split('\n'), ['0', '0', '0', '0', '0'], 'every agency finishes, exit 0, moving to another central where needed');
+  const ev = events(await co.logs());
+  t.equal(ev.filter((e) => e.action === 'sorteo').length, 1, 'one sorteo across the three centrals');
+  const winners = co.clients().map((c) => ev.find((e) => e.service === c && e.action === 'consulta_ganadores')?.fields['cant_ganadores']);
+  t.same(winners, ['1', '2', '0', '1', '3'], 'every agency got its own winners');
+  const counts = await must('docker', ['exec', 'postgres', 'psql', '-U', 'lottery', 'lottery', '-At', '-c',
+    'SELECT count(*), count(DISTINCT (agency, document, number, first_name, last_name, birthdate)) FROM bets']);
+  t.equal(counts.trim(), `${5 * bets}|${5 * bets}`, 'the bets table holds every bet, none twice');
+  t.equal((await containerState('server2')).running, false, 'server2 stayed down');
+  const stop = await co.compose('stop', '-t', String(STOP_GRACE_S));
+  t.equal(stop.code, 0, 'docker compose stop');
+  for (const name of ['postgres', 'server', 'server3']) t.equal((await containerState(name)).exitCode, 0, `${name}: exit code 0`);
 });
 
 t.test('config changes take effect without rebuilding the images', async (t) => {

@@ -6,13 +6,20 @@
  * is stopped and removed at the test's teardown. No mocks of the database.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { closedPort } from './processes.js';
 
-export const PG_BIN = process.env['LOTTERY_PG_BIN'] ?? '/usr/lib/postgresql/15/bin';
+/** Debian's server binaries (the newest version installed), or LOTTERY_PG_BIN. */
+export const PG_BIN = process.env['LOTTERY_PG_BIN'] ?? debianPgBin();
+
+function debianPgBin(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  return join(root, versions[0] ?? '15', 'bin');
+}
 export const PG_INSTALL = 'apt-get install -y postgresql';
 
 let availability: string | null | undefined;

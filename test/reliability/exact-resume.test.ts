@@ -8,6 +8,7 @@
  * position, and finishes. bets.csv must hold exactly the bets of the batches
  * an uninterrupted run would store, each once, in order; the Welcome must
  * say exactly what is stored; and a restarted central must say the same.
+ * Once on the file store, once on the database store.
  *
  * Before protocol 2 an agency resumed by skipping `stored` valid rows, which
  * assumed the stored bets were a prefix of its file: one refused batch early
@@ -15,6 +16,7 @@
  */
 import t, { type Test } from 'tap';
 import { MessageType } from '../../protocol/index.js';
+import { Postgres, postgresUnavailable } from '../helpers/postgres.js';
 import { readStoredBets, startServer, workDir, type ServerHandle } from '../helpers/processes.js';
 import { frames, RawPeer, type RawBet } from '../helpers/raw-peer.js';
 
@@ -93,11 +95,24 @@ async function checkWelcome(t: Test, server: ServerHandle, agency: number, what:
   t.equal(settled, ALL.at(-1)!.position, `${what}: and the file settled to its last batch`);
 }
 
-t.test('a reconnect at every batch boundary, with refused batches before it, resumes exactly', async (t) => {
+for (const backend of ['file', 'postgres'] as const) {
+  const skip = backend === 'postgres' && postgresUnavailable() !== null && process.env['LOTTERY_REQUIRE_ALL'] !== '1' ? `PostgreSQL is not available here: ${postgresUnavailable()}` : false;
+  t.test(`${backend} store: a reconnect at every batch boundary, with refused batches before it, resumes exactly`, { skip }, (t) => exactResume(t, backend));
+}
+
+async function exactResume(t: Test, backend: 'file' | 'postgres'): Promise<void> {
   t.ok(ALL.some((b) => b.refused) && ROWS.some((r) => r.kind === 'skipped'), `${ALL.length} batches, some refused, rows skipped in between`);
   const dir = workDir(t, 'central');
+  const pg = backend === 'postgres' ? await Postgres.start(t) : null;
+  const env = pg ? { SERVER_DATABASE_URL: pg.url } : {};
+  /** The agency's stored bets, in the order stored (the database keeps no order: sorted there). */
+  const storedOf = (agency: number, betsFile: string): string[] => {
+    if (!pg) return readStoredBets(betsFile).byAgency.get(agency) ?? [];
+    const out = pg.psql(`SELECT agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets WHERE agency = ${agency}`);
+    return out.split('\n').filter((l) => l !== '').map((l) => l.split('|').join('\u001f')).sort();
+  };
   // No draw (SERVER_AGENCIES=0: any agency, Done only closes its betting).
-  let server = await startServer(t, { agencies: 0, dir, name: 'central-1' });
+  let server = await startServer(t, { agencies: 0, dir, name: 'central-1', env });
   const agencies: number[] = [];
   for (let cut = 0; cut <= ALL.length; cut++) {
     for (const read of [true, false]) {
@@ -122,13 +137,13 @@ t.test('a reconnect at every batch boundary, with refused batches before it, res
         const echoed = await again.peer.next();
         t.equal(echoed.type, MessageType.Echo, 'Done with the uninterrupted total is accepted');
         again.peer.destroy();
-        const mine = readStoredBets(server.betsFile).byAgency.get(agency) ?? [];
-        t.same(mine, EXPECTED.map((b) => key(agency, b)), 'bets.csv holds the expected bets, once each, in order');
+        const expected = EXPECTED.map((b) => key(agency, b));
+        t.same(storedOf(agency, server.betsFile), pg ? expected.sort() : expected, 'the store holds the expected bets, once each (in order, in bets.csv)');
       });
     }
   }
   t.equal(await server.stop(), 0, 'the central stops');
-  server = await startServer(t, { agencies: 0, dir, name: 'central-2' });
+  server = await startServer(t, { agencies: 0, dir, name: 'central-2', env });
   for (const agency of agencies) await checkWelcome(t, server, agency, `after a restart, agency ${agency}`);
   t.equal(await server.stop(), 0, 'the restarted central stops');
-});
+}

@@ -936,7 +936,7 @@ function printTable(): void {
 }
 
 /** Runs one figure; a failure to complete is reported, and the next figure still runs. */
-async function figure(name: string, body: () => Promise<void>): Promise<void> {
+async function figure(name: string, body: () => void | Promise<void>): Promise<void> {
   say(`\n## ${name}   (load avg ${loadavg()})`);
   const t0 = performance.now();
   try {
@@ -1168,7 +1168,7 @@ async function main(): Promise<number> {
   }
 
   if (wants(6)) {
-    await figure('6. central peak RSS', async () => {
+    await figure('6. central peak RSS', () => {
       const peak = e2ePeakRss;
       if (peak === null) throw new Error('the end-to-end run (figure 1) did not complete');
       const of = sizes.e2eRounds > 1 ? `, median of ${sizes.e2eRounds} runs` : '';

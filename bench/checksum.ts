@@ -132,7 +132,7 @@ function storedField(value: string): string {
 
 /** The stored line for a row that needed csv-parse; null when the row is not a bet. */
 function slowLine(agency: number, text: string): { line: string; number: string } | null | 'empty' {
-  const records = parseCsv(text, { trim: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true }) as string[][];
+  const records: string[][] = parseCsv(text, { trim: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true });
   if (records.length === 0) return 'empty';
   const fields = records[0];
   if (records.length !== 1 || fields.length !== 5) return null;

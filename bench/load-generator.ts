@@ -118,7 +118,7 @@ function readBets(path: string): Bet[] {
     if (line.trim() === '') continue;
     let fields: string[];
     if (line.includes('"')) {
-      const records = parseCsv(line, { trim: true, relax_column_count: true, relax_quotes: true }) as string[][];
+      const records: string[][] = parseCsv(line, { trim: true, relax_column_count: true, relax_quotes: true });
       fields = records[0] ?? [];
     } else {
       fields = line.split(',').map((f) => f.trim());

@@ -82,7 +82,7 @@ export class NodeProcess {
     this.#keepLines = options.keepLines ?? true;
     const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
     this.startedAt = performance.now();
-    this.child = spawn(command!, [...prefix, ...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(command, [...prefix, ...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(this);
     this.child.stdout!.setEncoding('utf8').on('data', (text: string) => this.#stdoutLinesIn(this.#stdout.push(text)));
     this.child.stderr!.setEncoding('utf8').on('data', (text: string) => this.#stderrIn(text));

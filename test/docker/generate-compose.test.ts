@@ -197,13 +197,13 @@ for (const centrals of [1, 3]) {
     t.equal(model.services['postgres']?.restart, 'on-failure', 'the database restarts on failure');
     t.notOk(model.services['postgres']?.volumes?.[0]?.source, 'its data on an anonymous volume: `down` then `up` is a new lottery');
     for (const name of names) {
-      const central = model.services[name]!;
+      const central = model.services[name];
       t.match(central.environment, { SERVER_AGENCIES: '4', SERVER_DATABASE_URL: 'postgres://lottery:lottery@postgres:5432/lottery' }, `${name}: on the database`);
       t.notOk('SERVER_BETS_FILE' in (central.environment ?? {}), `${name}: no bets file`);
       t.equal(central.restart, 'on-failure', `${name}: restarts on failure`);
     }
     for (let i = 1; i <= 4; i++) {
-      const env = model.services[`client${i}`]!.environment ?? {};
+      const env = model.services[`client${i}`].environment ?? {};
       if (centrals === 1) t.notOk('CLI_SERVER_ADDRESS' in env, `client${i}: one central, config.yaml's server.address`);
       else t.equal(env['CLI_SERVER_ADDRESS'], 'server:12345,server2:12345,server3:12345', `client${i}: every central`);
     }

@@ -374,7 +374,7 @@ const SEP = '\u001f';
 
 /** An agency's input file (all rows valid) as bet keys, in file order. */
 export function readInputBets(path: string, agency: number): BetKey[] {
-  const records = parseCsv(readFileSync(path), { skip_empty_lines: true, bom: true }) as string[][];
+  const records: string[][] = parseCsv(readFileSync(path), { skip_empty_lines: true, bom: true });
   return records.map((fields) => {
     if (fields.length !== 5) throw new Error(`${path}: input row with ${fields.length} fields: ${fields.join(',')}`);
     return [String(agency), ...fields].join(SEP);
@@ -399,7 +399,7 @@ const WELL_FORMED: readonly RegExp[] = [/^[1-9]\d*$/, /\S/, /\S/, /^\d{1,10}$/, 
 /** Reads bets.csv (csv-parse, as a consumer would) and checks every record's shape. */
 export function readStoredBets(path: string): StoredBets {
   const bytes = existsSync(path) ? readFileSync(path) : Buffer.alloc(0);
-  const records = parseCsv(bytes, { relax_column_count: true }) as string[][];
+  const records: string[][] = parseCsv(bytes, { relax_column_count: true });
   const keys: BetKey[] = [];
   const malformed: string[] = [];
   const byAgency = new Map<number, BetKey[]>();

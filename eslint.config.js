@@ -52,7 +52,12 @@ export default defineConfig(
   },
   {
     files: ['common/**/*.ts'],
-    rules: { 'no-restricted-imports': restrict({ group: ['**/server/**', '**/client/**'], message: 'common/ is shared by both programs: it imports neither.' }) },
+    rules: {
+      'no-restricted-imports': restrict({
+        group: ['**/server/**', '**/client/**'],
+        message: 'common/ is shared by both programs: it imports neither.',
+      }),
+    },
   },
   {
     // tap's t.test() returns promises it tracks itself, and its callbacks need not await.

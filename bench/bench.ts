@@ -282,7 +282,8 @@ function machine(): string[] {
       const [device, mount, type] = line.split(' ');
       if (!device || !mount || !type) continue;
       const m = mount.replace(/\\040/g, ' ');
-      if ((real === m || real.startsWith(m.endsWith('/') ? m : `${m}/`)) && m.length >= best.mount.length) best = { mount: m, device, type };
+      if ((real === m || real.startsWith(m.endsWith('/') ? m : `${m}/`)) && m.length >= best.mount.length)
+        best = { mount: m, device, type };
     }
     const stat = statfsSync(TMP);
     fs = `${best.type} on ${best.device} (mounted at ${best.mount}), ${fmt.n((stat.bavail * stat.bsize) / 1024 ** 3)} GiB free`;
@@ -602,7 +603,11 @@ async function clientRun(
   firstFailure.catch(() => undefined);
   let exits: Exit[];
   try {
-    exits = await withTimeout(Promise.race([Promise.all(agents.map((a) => a.proc.done)), firstFailure]), runTimeout(totalBets(inputs)), `${label}: agencies`);
+    exits = await withTimeout(
+      Promise.race([Promise.all(agents.map((a) => a.proc.done)), firstFailure]),
+      runTimeout(totalBets(inputs)),
+      `${label}: agencies`,
+    );
   } catch (error) {
     const report = stuckReport(agents, central);
     for (const a of agents) a.proc.kill('SIGKILL');
@@ -618,7 +623,9 @@ async function clientRun(
     checkExit(label, agent.proc, exits[i]);
     for (const line of agent.errors) correctnessError(`${label}: agency ${agent.input.agency} logged: ${line}`);
     if (agent.winners !== agent.input.expected.winners) {
-      correctnessError(`${label}: agency ${agent.input.agency} reported ${agent.winners ?? 'no'} winners, its file has ${agent.input.expected.winners}`);
+      correctnessError(
+        `${label}: agency ${agent.input.agency} reported ${agent.winners ?? 'no'} winners, its file has ${agent.input.expected.winners}`,
+      );
     }
   });
   const retried = agents.filter((a) => a.warnings > 0);
@@ -645,9 +652,11 @@ function stuckReport(agents: readonly Agent[], central: Central): string {
   const running = agents.filter((a) => a.proc.alive).map((a) => a.input.agency);
   const failed = agents.filter((a) => a.proc.exited && a.proc.exited.code !== 0);
   const lines = [`  still running: ${running.length} agencies (${running.slice(0, 20).join(', ')}${running.length > 20 ? ', …' : ''})`];
-  for (const a of failed.slice(0, 3)) lines.push(`  agency ${a.input.agency} ended with ${describeExit(a.proc.exited!)}:\n${a.proc.tail(8)}`);
+  for (const a of failed.slice(0, 3))
+    lines.push(`  agency ${a.input.agency} ended with ${describeExit(a.proc.exited!)}:\n${a.proc.tail(8)}`);
   if (failed.length > 3) lines.push(`  … and ${failed.length - 3} more failed agencies`);
-  if (running.length > 0) lines.push(`  agency ${running[0]} (still running) last said:\n${agents.find((a) => a.input.agency === running[0])!.proc.tail(8)}`);
+  if (running.length > 0)
+    lines.push(`  agency ${running[0]} (still running) last said:\n${agents.find((a) => a.input.agency === running[0])!.proc.tail(8)}`);
   for (const line of central.errors) lines.push(`  the central logged: ${line}`);
   for (const line of central.notable) lines.push(`  the central logged: ${line}`);
   if (central.workerFailures > 0) lines.push(`  ${central.workerFailures} of the central's workers exited with a non-zero code`);
@@ -719,7 +728,9 @@ async function transportRun(inputs: readonly AgencyInput[]): Promise<{ wallMs: n
       if (end) report = { bytes: Number(end[1]), cpuMs: Number(end[2]), bootCpuMs: Number(end[3]) };
     },
   });
-  const quit = sink.done.then((exit) => Promise.reject(new Error(`the sink ended before listening: ${describeExit(exit)}\n${sink.tail()}`)));
+  const quit = sink.done.then((exit) =>
+    Promise.reject(new Error(`the sink ended before listening: ${describeExit(exit)}\n${sink.tail()}`)),
+  );
   quit.catch(() => undefined);
   const port = await withTimeout(Promise.race([listening, quit]), 30_000, 'sink');
   const selfBefore = procStats('self');
@@ -767,17 +778,26 @@ interface LoadgenRun {
 }
 
 /** Runs the load generator against `central`; samples both processes' CPU at EVENT start/end. */
-async function runLoadgen(label: string, central: Central, loadgenArgs: string[], timeoutMs: number): Promise<Omit<LoadgenRun, 'serverPeakRss' | 'central'>> {
+async function runLoadgen(
+  label: string,
+  central: Central,
+  loadgenArgs: string[],
+  timeoutMs: number,
+): Promise<Omit<LoadgenRun, 'serverPeakRss' | 'central'>> {
   let result: LoadgenResult | null = null;
   const samples: Array<{ server: ProcStats | null; loadgen: ProcStats | null; at: number }> = [];
-  const loadgen: Proc = new Proc(`loadgen ${label}`, [...profileArgs('loadgen'), LOAD_GENERATOR, '--port', String(central.port), ...loadgenArgs], {
-    cwd: TMP,
-    env: childEnv({}),
-    onLine: (line, at) => {
-      if (line.startsWith('EVENT ')) samples.push({ server: central.stats(), loadgen: procStats(loadgen.pid), at });
-      else if (line.startsWith('RESULT ')) result = JSON.parse(line.slice('RESULT '.length)) as LoadgenResult;
+  const loadgen: Proc = new Proc(
+    `loadgen ${label}`,
+    [...profileArgs('loadgen'), LOAD_GENERATOR, '--port', String(central.port), ...loadgenArgs],
+    {
+      cwd: TMP,
+      env: childEnv({}),
+      onLine: (line, at) => {
+        if (line.startsWith('EVENT ')) samples.push({ server: central.stats(), loadgen: procStats(loadgen.pid), at });
+        else if (line.startsWith('RESULT ')) result = JSON.parse(line.slice('RESULT '.length)) as LoadgenResult;
+      },
     },
-  });
+  );
   let exit: Exit;
   try {
     exit = await withTimeout(loadgen.done, timeoutMs, `${label}: load generator`);
@@ -810,7 +830,12 @@ async function loadgenIngest(
   const files = inputs.flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
   let run;
   try {
-    run = await runLoadgen(label, central, ['--mode', 'ingest', '--batch', String(BATCH), '--window', String(LOADGEN_WINDOW), ...files], runTimeout(totalBets(inputs)));
+    run = await runLoadgen(
+      label,
+      central,
+      ['--mode', 'ingest', '--batch', String(BATCH), '--window', String(LOADGEN_WINDOW), ...files],
+      runTimeout(totalBets(inputs)),
+    );
   } catch (error) {
     await central.stop();
     throw error;
@@ -821,7 +846,8 @@ async function loadgenIngest(
     const got = run.result.agencies.find((a) => a.agency === input.agency);
     if (!got) correctnessError(`${label}: no result for agency ${input.agency}`);
     else {
-      if (got.stored !== input.expected.digest.lines) correctnessError(`${label}: agency ${input.agency}: acked ${got.stored}, sent ${input.expected.digest.lines}`);
+      if (got.stored !== input.expected.digest.lines)
+        correctnessError(`${label}: agency ${input.agency}: acked ${got.stored}, sent ${input.expected.digest.lines}`);
       if (got.winners.length !== input.expected.winners) {
         correctnessError(`${label}: agency ${input.agency}: ${got.winners.length} winners, its file has ${input.expected.winners}`);
       }
@@ -891,20 +917,30 @@ async function drawRun(lines: number, agencies: number): Promise<DrawRun> {
   let expectedWinners = 0;
   for (const e of expected.values()) expectedWinners += e.winners.length;
   checkCentral(label, central, exit, expectedWinners);
-  if (central.recoveredBets !== lines) correctnessError(`${label}: the central recovered ${central.recoveredBets ?? 'no'} bets, the file has ${lines}`);
+  if (central.recoveredBets !== lines)
+    correctnessError(`${label}: the central recovered ${central.recoveredBets ?? 'no'} bets, the file has ${lines}`);
   for (const [agency, want] of expected) {
     const got = run.result.agencies.find((a) => a.agency === agency);
     if (!got) {
       correctnessError(`${label}: no answer for agency ${agency}`);
       continue;
     }
-    if (got.stored !== want.count) correctnessError(`${label}: agency ${agency}: Welcome says ${got.stored} stored, the file has ${want.count}`);
+    if (got.stored !== want.count)
+      correctnessError(`${label}: agency ${agency}: Welcome says ${got.stored} stored, the file has ${want.count}`);
     const a = [...got.winners].sort().join(',');
     const b = [...want.winners].sort().join(',');
-    if (a !== b) correctnessError(`${label}: agency ${agency}: got ${got.winners.length} winners, expected ${want.winners.length} (documents differ)`);
+    if (a !== b)
+      correctnessError(`${label}: agency ${agency}: got ${got.winners.length} winners, expected ${want.winners.length} (documents differ)`);
   }
   if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
-  return { lines, drawMs: run.result.drawMs ?? NaN, prepareMs, startupMs, serverPeakRss: before?.peakRss ?? NaN, serverCores: run.serverCores };
+  return {
+    lines,
+    drawMs: run.result.drawMs ?? NaN,
+    prepareMs,
+    startupMs,
+    serverPeakRss: before?.peakRss ?? NaN,
+    serverCores: run.serverCores,
+  };
 }
 
 // ---- the table ------------------------------------------------------------------------------
@@ -1107,7 +1143,9 @@ async function main(): Promise<number> {
         const d = durable.result.betsPerSecond ?? NaN;
         const n = fast.result.betsPerSecond ?? NaN;
         rounds.push({ d, n });
-        say(`  round ${i}: durable ${fmt.n(d)} bets/s, --no-fsync ${fmt.n(n)} bets/s (central ${fast.serverCores.toFixed(2)} cores) = ${fmt.x(d / n)}`);
+        say(
+          `  round ${i}: durable ${fmt.n(d)} bets/s, --no-fsync ${fmt.n(n)} bets/s (central ${fast.serverCores.toFixed(2)} cores) = ${fmt.x(d / n)}`,
+        );
       }
       const { d, n } = medianRound(rounds, (r) => r.d / r.n);
       const each = roundsNote(rounds.map((r) => r.d / r.n));
@@ -1189,7 +1227,12 @@ async function main(): Promise<number> {
           verdict(peak / ref <= TARGET.rssGrowth),
         );
       }
-      say(`  ${rows.slice(-2).map((r) => `${r.figure}: ${r.measured}`).join('; ')}`);
+      say(
+        `  ${rows
+          .slice(-2)
+          .map((r) => `${r.figure}: ${r.measured}`)
+          .join('; ')}`,
+      );
     });
   }
 
@@ -1204,10 +1247,13 @@ async function main(): Promise<number> {
       });
       const fromConnect = run.agents.filter((a) => a.firstAckAt >= 0 && a.connectAt >= 0).map((a) => a.firstAckAt - a.connectAt);
       const fromSpawn = run.agents.filter((a) => a.firstAckAt >= 0).map((a) => a.firstAckAt - a.proc.startedAt);
-      if (fromConnect.length !== run.agents.length) correctnessError(`many agencies: ${run.agents.length - fromConnect.length} agencies logged no batch_ack`);
+      if (fromConnect.length !== run.agents.length)
+        correctnessError(`many agencies: ${run.agents.length - fromConnect.length} agencies logged no batch_ack`);
       const ok = problems.length === before;
       const ttfa = `first ack after connect: median ${fmt.ms(median(fromConnect))}, max ${fmt.ms(Math.max(...fromConnect))} (after process spawn: median ${fmt.ms(median(fromSpawn))}, max ${fmt.ms(Math.max(...fromSpawn))})`;
-      say(`  ${fmt.s(run.wallMs)} wall; central peak RSS ${fmt.mb(run.serverPeakRss)}, ${fmt.s(run.serverCpuMs)} CPU; at most ${run.central.maxConnections} connections at once; ${ttfa}`);
+      say(
+        `  ${fmt.s(run.wallMs)} wall; central peak RSS ${fmt.mb(run.serverPeakRss)}, ${fmt.s(run.serverCpuMs)} CPU; at most ${run.central.maxConnections} connections at once; ${ttfa}`,
+      );
       row(
         `7. ${many.length} agencies at once, ${fmt.n(sizes.manyBets)} bets each`,
         `${ok ? 'all correct' : 'errors (see above)'}; central peak RSS ${fmt.mb(run.serverPeakRss)}; ${run.central.maxConnections} connections at once; ${ttfa}; ${fmt.s(run.wallMs)} wall`,
@@ -1215,7 +1261,10 @@ async function main(): Promise<number> {
         ok ? 'PASS' : 'ERROR',
       );
       // The same files from one load-generator process: the central's own latency, without 100 Node start-ups competing.
-      const lg = await loadgenIngest(`many-${many.length}-loadgen`, many, true, { maxConnections: many.length + 10, backlog: Math.max(128, many.length * 2) });
+      const lg = await loadgenIngest(`many-${many.length}-loadgen`, many, true, {
+        maxConnections: many.length + 10,
+        backlog: Math.max(128, many.length * 2),
+      });
       const welcome = lg.result.agencies.map((a) => a.welcomeMs ?? NaN);
       const ack = lg.result.agencies.map((a) => a.firstAckMs ?? NaN);
       const text =

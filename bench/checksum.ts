@@ -184,13 +184,7 @@ export function digestAgencyFile(path: string, agency: number): InputDigest {
       h2 = prefixH2;
       hashBytes(buf, start, end);
       addLine(digest, prefix.length + end - start);
-      if (
-        end - lastComma === 5 &&
-        buf[end - 4] === 0x37 &&
-        buf[end - 3] === 0x35 &&
-        buf[end - 2] === 0x37 &&
-        buf[end - 1] === 0x34
-      ) {
+      if (end - lastComma === 5 && buf[end - 4] === 0x37 && buf[end - 3] === 0x35 && buf[end - 2] === 0x37 && buf[end - 1] === 0x34) {
         winners++;
       }
       return;

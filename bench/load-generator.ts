@@ -237,7 +237,8 @@ class Peer {
     const payload = Buffer.from(`done ${this.agency}`);
     this.socket.write(Buffer.concat([encodeDone({ type: MessageType.Done, total }), encodeEcho({ type: MessageType.Echo, payload })]));
     const reply = await this.next();
-    if (reply.type !== MessageType.Echo || !reply.payload.equals(payload)) fail(`agency ${this.agency}: expected the Echo after Done, got 0x${reply.type.toString(16)}`);
+    if (reply.type !== MessageType.Echo || !reply.payload.equals(payload))
+      fail(`agency ${this.agency}: expected the Echo after Done, got 0x${reply.type.toString(16)}`);
   }
 
   /** Done(total) and WinnersRequest in one write. */
@@ -286,7 +287,8 @@ async function ingest(o: Options): Promise<void> {
     peers.map(async (peer) => {
       const sent = performance.now();
       const welcome = await peer.hello();
-      if (welcome.stored !== 0 || welcome.finished) fail(`agency ${peer.agency}: the central already holds ${welcome.stored} of its bets; use a fresh bets file`);
+      if (welcome.stored !== 0 || welcome.finished)
+        fail(`agency ${peer.agency}: the central already holds ${welcome.stored} of its bets; use a fresh bets file`);
       return performance.now() - sent;
     }),
   );
@@ -320,7 +322,16 @@ async function ingest(o: Options): Promise<void> {
     });
   }
   const ingestMs = end - start;
-  report({ mode: 'ingest', bets: totalBets, encodeMs, connectMs, ingestMs, betsPerSecond: totalBets / (ingestMs / 1000), window: o.window, agencies });
+  report({
+    mode: 'ingest',
+    bets: totalBets,
+    encodeMs,
+    connectMs,
+    ingestMs,
+    betsPerSecond: totalBets / (ingestMs / 1000),
+    window: o.window,
+    agencies,
+  });
 }
 
 /** Streams one agency's frames with up to `window` unacknowledged; resolves after the last ack. */
@@ -339,9 +350,11 @@ function pipeline(peer: Peer, e: Encoded, window: number, start: number): Promis
       }
     };
     peer.handler = (m) => {
-      if (m.type === MessageType.BatchRejected) fail(`agency ${peer.agency}: batch ${m.seq} rejected: ${errorCodeName(m.code)}: ${m.reason}`);
+      if (m.type === MessageType.BatchRejected)
+        fail(`agency ${peer.agency}: batch ${m.seq} rejected: ${errorCodeName(m.code)}: ${m.reason}`);
       if (m.type !== MessageType.BatchAck) fail(`agency ${peer.agency}: expected BatchAck, got 0x${m.type.toString(16)}`);
-      if (m.seq >= e.frames.length || m.seq >= next || acked[m.seq] === 1) fail(`agency ${peer.agency}: ack for batch ${m.seq}, which is not in flight`);
+      if (m.seq >= e.frames.length || m.seq >= next || acked[m.seq] === 1)
+        fail(`agency ${peer.agency}: ack for batch ${m.seq}, which is not in flight`);
       acked[m.seq] = 1;
       if (firstAckMs < 0) firstAckMs = performance.now() - start;
       inFlight--;

@@ -92,7 +92,11 @@ export class Agency {
         if (failures >= this.config.loopAmount) {
           throw new AgencyError(`gave up after ${failures} failed attempts: ${error.message}`);
         }
-        this.logger.warning('session', 'in_progress', { client_id: this.config.id, error: error.message, retry_in: this.config.loopPeriod });
+        this.logger.warning('session', 'in_progress', {
+          client_id: this.config.id,
+          error: error.message,
+          retry_in: this.config.loopPeriod,
+        });
         await this.#sleep(this.config.loopPeriodMs);
       } finally {
         this.close();
@@ -125,7 +129,13 @@ export class Agency {
         } catch (error) {
           if (this.signal.aborted) throw new AgencyError('stopped');
           reason = `${central.address}: ${(error as Error).message}`;
-          if (centrals.length > 1) this.logger.warning('connect', 'in_progress', { server_address: central.address, attempt, error: (error as Error).message, detail: 'trying the next central' });
+          if (centrals.length > 1)
+            this.logger.warning('connect', 'in_progress', {
+              server_address: central.address,
+              attempt,
+              error: (error as Error).message,
+              detail: 'trying the next central',
+            });
           this.#central = (this.#central + 1) % centrals.length;
         }
       }
@@ -133,7 +143,12 @@ export class Agency {
         this.logger.error('connect', 'fail', { server_address: serverAddress, attempt, error: reason });
         throw new AgencyError(`server ${serverAddress} unreachable after ${attempt} attempts: ${reason}`);
       }
-      this.logger.warning('connect', 'in_progress', { server_address: serverAddress, attempt, error: reason, retry_in: this.config.loopPeriod });
+      this.logger.warning('connect', 'in_progress', {
+        server_address: serverAddress,
+        attempt,
+        error: reason,
+        retry_in: this.config.loopPeriod,
+      });
       await this.#sleep(loopPeriodMs);
     }
   }
@@ -141,10 +156,17 @@ export class Agency {
   async #session(connection: Connection, progress: Progress): Promise<string[]> {
     const single = this.input.kind === 'single';
     const nonce = randomBytes(NONCE_BYTES);
-    await connection.send(encodeHello({ type: MessageType.Hello, version: PROTOCOL_VERSION, agency: this.config.id, singleBet: single, nonce }));
+    await connection.send(
+      encodeHello({ type: MessageType.Hello, version: PROTOCOL_VERSION, agency: this.config.id, singleBet: single, nonce }),
+    );
     const welcome = await this.#handshake(connection, nonce);
     progress.welcomed = true;
-    this.logger.info('session', 'success', { client_id: this.config.id, stored: welcome.stored, settled: welcome.settled, finished: welcome.finished });
+    this.logger.info('session', 'success', {
+      client_id: this.config.id,
+      stored: welcome.stored,
+      settled: welcome.settled,
+      finished: welcome.finished,
+    });
     if (this.input.kind === 'single') {
       await this.#sendSingle(connection, this.input.bet, welcome);
       return [];
@@ -230,7 +252,12 @@ export class Agency {
       } else if (reply.type === MessageType.BatchRejected) {
         const count = takeInFlight(inFlight, reply.seq);
         progress.rejected += count;
-        this.logger.error('batch_rejected', 'fail', { seq: reply.seq, cantidad: count, code: errorCodeName(reply.code), reason: reply.reason });
+        this.logger.error('batch_rejected', 'fail', {
+          seq: reply.seq,
+          cantidad: count,
+          code: errorCodeName(reply.code),
+          reason: reply.reason,
+        });
         if (strict) throw new AgencyError(`batch ${reply.seq} rejected: ${reply.reason}`);
       } else {
         expect(reply, MessageType.BatchAck, 'bet batch');

@@ -27,7 +27,8 @@ export const READ_CHUNK_BYTES = 256 * 1024;
 
 /** Turns one parsed record into a Bet, or says why it is not one. */
 export function toRow(fields: readonly string[], line: number, today = todayUtc()): Row {
-  if (fields.length !== FIELDS) return { line, error: `expected ${FIELDS} fields (first,last,document,birthdate,number), got ${fields.length}` };
+  if (fields.length !== FIELDS)
+    return { line, error: `expected ${FIELDS} fields (first,last,document,birthdate,number), got ${fields.length}` };
   const firstName = fields[0].trim();
   const lastName = fields[1].trim();
   const document = fields[2].trim();

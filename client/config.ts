@@ -68,21 +68,38 @@ export function loadClientConfig(flags: ClientFlags): ClientConfig {
   if (!idRaw) throw new ConfigError('CLI_ID', 'the agency id is required (set CLI_ID or --id)');
   const id = toInt(idRaw, 1, MAX_AGENCY_ID);
 
-  const addressRaw = pick(def('server.address', 'server:12345'), yaml('server.address'), env('CLI_SERVER_ADDRESS'), flag('server-address', flags.serverAddress))!;
+  const addressRaw = pick(
+    def('server.address', 'server:12345'),
+    yaml('server.address'),
+    env('CLI_SERVER_ADDRESS'),
+    flag('server-address', flags.serverAddress),
+  )!;
   const serverAddress = toText(addressRaw);
-  const centrals = serverAddress.split(',').map((a) => a.trim()).map((address) => ({ ...parseAddress(addressRaw.key, address), address }));
+  const centrals = serverAddress
+    .split(',')
+    .map((a) => a.trim())
+    .map((address) => ({ ...parseAddress(addressRaw.key, address), address }));
 
   const periodRaw = pick(def('loop.period', '5s'), yaml('loop.period'), env('CLI_LOOP_PERIOD'), flag('loop-period', flags.loopPeriod))!;
   return {
     id,
     serverAddress,
     centrals,
-    loopAmount: toInt(pick(def('loop.amount', '5'), yaml('loop.amount'), env('CLI_LOOP_AMOUNT'), flag('loop-amount', flags.loopAmount))!, 1, 1_000_000),
+    loopAmount: toInt(
+      pick(def('loop.amount', '5'), yaml('loop.amount'), env('CLI_LOOP_AMOUNT'), flag('loop-amount', flags.loopAmount))!,
+      1,
+      1_000_000,
+    ),
     loopPeriodMs: toDurationMs(periodRaw),
     loopPeriod: periodRaw.value.trim(),
     logLevel: toLevel(pick(def('log.level', 'INFO'), yaml('log.level'), env('CLI_LOG_LEVEL'), flag('log-level', flags.logLevel))!),
     batchMaxAmount: toInt(
-      pick(def('batch.maxAmount', '10'), yaml('batch.maxAmount'), env('CLI_BATCH_MAXAMOUNT'), flag('batch-max-amount', flags.batchMaxAmount))!,
+      pick(
+        def('batch.maxAmount', '10'),
+        yaml('batch.maxAmount'),
+        env('CLI_BATCH_MAXAMOUNT'),
+        flag('batch-max-amount', flags.batchMaxAmount),
+      )!,
       1,
       65535,
     ),

@@ -3,13 +3,7 @@
  * 'drain' when the socket's buffer is full), decoded server messages in.
  */
 import { connect, type Socket } from 'node:net';
-import {
-  decodeMessage,
-  FrameDecoder,
-  ProtocolError,
-  SERVER_FRAME_LIMITS,
-  type ServerMessage,
-} from '../protocol/index.js';
+import { decodeMessage, FrameDecoder, ProtocolError, SERVER_FRAME_LIMITS, type ServerMessage } from '../protocol/index.js';
 
 /** The connection dropped or the server broke the protocol. */
 export class ConnectionError extends Error {

@@ -28,7 +28,7 @@ const describe = (Program: typeof Command): Command =>
     .option('--batch-max-amount <n>', 'bets per batch (CLI_BATCH_MAXAMOUNT, default 10)')
     .option('--window <n>', 'batches sent ahead of their acks (CLI_BATCH_WINDOW, default 256)')
     .option('--data-file <path>', 'the bets file (CLI_DATA_FILE, default .data/agency-<id>.csv)')
-    .option('--secret-file <path>', 'file whose first line is this agency\'s secret (CLI_SECRET_FILE; or CLI_SECRET holds it)')
+    .option('--secret-file <path>', "file whose first line is this agency's secret (CLI_SECRET_FILE; or CLI_SECRET holds it)")
     .option('--strict', 'stop at the first invalid row or rejected batch, exit 1 (CLI_STRICT)')
     .addHelpText(
       'after',
@@ -44,7 +44,10 @@ const SINGLE_BET_VARS = ['NOMBRE', 'APELLIDO', 'DOCUMENTO', 'NACIMIENTO', 'NUMER
 function chooseInput(config: ClientConfig): BetInput {
   const set = SINGLE_BET_VARS.filter((name) => process.env[name] !== undefined && process.env[name] !== '');
   if (set.length === SINGLE_BET_VARS.length) {
-    const row = toRow(SINGLE_BET_VARS.map((name) => process.env[name]!.trim()), 0);
+    const row = toRow(
+      SINGLE_BET_VARS.map((name) => process.env[name]!.trim()),
+      0,
+    );
     if ('error' in row) throw new ConfigError('NOMBRE/APELLIDO/DOCUMENTO/NACIMIENTO/NUMERO', `invalid bet: ${row.error}`);
     return { kind: 'single', bet: row.bet };
   }
@@ -94,7 +97,11 @@ async function main(): Promise<number> {
     if (input.kind === 'file') logger.info('consulta_ganadores', 'success', { cant_ganadores: result.winners.length });
     if (result.rejected > 0) {
       // The run went to the end, but the central refused some of the agency's data.
-      logger.error('agency', 'fail', { client_id: config.id, error: `the central rejected ${result.rejected} bets`, rejected: result.rejected });
+      logger.error('agency', 'fail', {
+        client_id: config.id,
+        error: `the central rejected ${result.rejected} bets`,
+        rejected: result.rejected,
+      });
       return 1;
     }
     logger.info('loop_finished', 'success', { client_id: config.id });

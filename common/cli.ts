@@ -15,7 +15,10 @@ export const USAGE_ERROR = 2;
  * not even loaded: containers and most runs configure through files and the
  * environment, and each start-up saves the ~20 ms of compiling it.
  */
-export async function parseFlags<T extends OptionValues>(describe: (command: typeof Command) => Command, argv: readonly string[]): Promise<T | number> {
+export async function parseFlags<T extends OptionValues>(
+  describe: (command: typeof Command) => Command,
+  argv: readonly string[],
+): Promise<T | number> {
   if (argv.length <= 2) return {} as T;
   const { Command, CommanderError } = await import('commander');
   const program = describe(Command);

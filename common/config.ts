@@ -50,7 +50,8 @@ export function toInt(raw: Raw, min: number, max: number): number {
 
 export function toLevel(raw: Raw): Level {
   const value = raw.value.trim().toUpperCase();
-  if (!isLevel(value)) throw new ConfigError(raw.key, `must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got ${JSON.stringify(raw.value)}`);
+  if (!isLevel(value))
+    throw new ConfigError(raw.key, `must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got ${JSON.stringify(raw.value)}`);
   return value;
 }
 

@@ -14,7 +14,8 @@ export function parseDuration(text: string): number {
   while (PART.lastIndex < value.length) {
     const at = PART.lastIndex;
     const match = PART.exec(value);
-    if (!match) throw new Error(`invalid duration ${JSON.stringify(text)} at ${JSON.stringify(value.slice(at))} (use e.g. 150ms, 5s, 1m30s)`);
+    if (!match)
+      throw new Error(`invalid duration ${JSON.stringify(text)} at ${JSON.stringify(value.slice(at))} (use e.g. 150ms, 5s, 1m30s)`);
     total += Number(match[1]) * UNIT_MS[match[2]];
   }
   return total;

@@ -20,7 +20,17 @@ export interface BetSink {
    * One valid bet: names at [first, firstEnd) and [last, lastEnd), the
    * document at [document, documentEnd), the 10-byte birthdate at `birthdate`.
    */
-  bet(body: Buffer, first: number, firstEnd: number, last: number, lastEnd: number, document: number, documentEnd: number, birthdate: number, number: number): void;
+  bet(
+    body: Buffer,
+    first: number,
+    firstEnd: number,
+    last: number,
+    lastEnd: number,
+    document: number,
+    documentEnd: number,
+    birthdate: number,
+    number: number,
+  ): void;
 }
 
 /**

@@ -33,7 +33,7 @@ const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 export function nameProblem(bytes: Uint8Array, from: number, to: number): Problem {
   if (to - from > MAX_NAME_BYTES) return Problem.TooLong;
   let visible = false;
-  for (let k = from; k < to; ) {
+  for (let k = from; k < to;) {
     const byte = bytes[k];
     if (byte < 0x80) {
       if (byte < SPACE || byte === DEL) return Problem.Control;
@@ -112,7 +112,12 @@ export function dateNumber(date: string): number {
 }
 
 /** What a problem of `field` means, for a person; `value` as given (shown JSON-quoted). */
-export function describeProblem(field: 'first name' | 'last name' | 'document' | 'birthdate' | 'number', problem: Problem, value: string, today: string): string {
+export function describeProblem(
+  field: 'first name' | 'last name' | 'document' | 'birthdate' | 'number',
+  problem: Problem,
+  value: string,
+  today: string,
+): string {
   switch (field) {
     case 'first name':
     case 'last name':

@@ -33,7 +33,10 @@ export const ErrorCode = {
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 const NAMES = new Map<number, string>(
-  Object.entries(ErrorCode).map(([name, code]) => [code, `ERR_${name.replace(/[A-Z]/g, (c, i: number) => (i ? '_' : '') + c).toUpperCase()}`]),
+  Object.entries(ErrorCode).map(([name, code]) => [
+    code,
+    `ERR_${name.replace(/[A-Z]/g, (c, i: number) => (i ? '_' : '') + c).toUpperCase()}`,
+  ]),
 );
 
 /** Stable symbolic name of a code, e.g. 3 → "ERR_TRUNCATED"; unknown codes → "ERR_CODE_<n>". */

@@ -7,7 +7,14 @@ import { MessageType } from './constants.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import type { Frame } from './frame.js';
 import { decodeChallenge, decodeProof, encodeChallenge, encodeProof, type Challenge, type Proof } from './messages/auth.js';
-import { decodeBatchAck, decodeBatchRejected, encodeBatchAck, encodeBatchRejected, type BatchAck, type BatchRejected } from './messages/batch-result.js';
+import {
+  decodeBatchAck,
+  decodeBatchRejected,
+  encodeBatchAck,
+  encodeBatchRejected,
+  type BatchAck,
+  type BatchRejected,
+} from './messages/batch-result.js';
 import { decodeBetBatch, encodeBetBatch, type BetBatch } from './messages/bet-batch.js';
 import { decodeDone, decodeWinnersRequest, encodeDone, encodeWinnersRequest, type Done, type WinnersRequest } from './messages/done.js';
 import { decodeEcho, encodeEcho, type Echo } from './messages/echo.js';

@@ -46,23 +46,121 @@ export interface FileSummary {
 }
 
 const FIRST_NAMES = [
-  'José', 'María', 'Lucía', 'Martín', 'Sofía', 'Agustín', 'Joaquín', 'Nicolás', 'Julián', 'Matías',
-  'Tomás', 'Benjamín', 'Sebastián', 'Ramón', 'Inés', 'Ángel', 'Álvaro', 'Óscar', 'Raúl', 'Rocío',
-  'Belén', 'Germán', 'Mónica', 'Verónica', 'Noemí', 'Iván', 'Simón', 'Andrés', 'Jesús', 'Ximena',
-  'Santiago', 'Valentina', 'Camila', 'Florencia', 'Catalina', 'Emilia', 'Milagros', 'Facundo', 'Diego',
-  'Juan', 'Pedro', 'Ana', 'Luis', 'Carlos', 'Lionel', 'Tiago', 'Zoe', 'Dalma', 'Gonzalo', 'Paula',
+  'José',
+  'María',
+  'Lucía',
+  'Martín',
+  'Sofía',
+  'Agustín',
+  'Joaquín',
+  'Nicolás',
+  'Julián',
+  'Matías',
+  'Tomás',
+  'Benjamín',
+  'Sebastián',
+  'Ramón',
+  'Inés',
+  'Ángel',
+  'Álvaro',
+  'Óscar',
+  'Raúl',
+  'Rocío',
+  'Belén',
+  'Germán',
+  'Mónica',
+  'Verónica',
+  'Noemí',
+  'Iván',
+  'Simón',
+  'Andrés',
+  'Jesús',
+  'Ximena',
+  'Santiago',
+  'Valentina',
+  'Camila',
+  'Florencia',
+  'Catalina',
+  'Emilia',
+  'Milagros',
+  'Facundo',
+  'Diego',
+  'Juan',
+  'Pedro',
+  'Ana',
+  'Luis',
+  'Carlos',
+  'Lionel',
+  'Tiago',
+  'Zoe',
+  'Dalma',
+  'Gonzalo',
+  'Paula',
 ];
 // Compound first names as people actually carry them; other two-word names are drawn at random.
 const COMPOUND_FIRST_NAMES = [
-  'María José', 'Juan Pablo', 'José Luis', 'Ana María', 'María Belén', 'Juan Martín', 'María de los Ángeles',
-  'José María', 'María Inés', 'Juan Cruz',
+  'María José',
+  'Juan Pablo',
+  'José Luis',
+  'Ana María',
+  'María Belén',
+  'Juan Martín',
+  'María de los Ángeles',
+  'José María',
+  'María Inés',
+  'Juan Cruz',
 ];
 const LAST_NAMES = [
-  'Núñez', 'Muñoz', 'Peña', 'González', 'Rodríguez', 'Fernández', 'López', 'Martínez', 'Pérez', 'Gómez',
-  'Sánchez', 'Díaz', 'Álvarez', 'Romero', 'Sosa', 'Ruiz', 'Benítez', 'Acosta', 'Medina', 'Herrera',
-  'Suárez', 'Aguirre', 'Giménez', 'Gutiérrez', 'Ibáñez', 'Ortiz', 'Castaño', 'Báez', 'Cáceres', 'Domínguez',
-  'Ojeda', 'Ríos', 'Vázquez', 'Ramírez', 'Méndez', 'Godoy', 'Ledesma', 'Quiroga', 'Avendaño', 'Montaña',
-  'Agüero', 'Argüello', 'Zambrano', 'Mamani', 'Lorca', 'Varela', 'Del Valle', 'De la Cruz', 'Peñaloza', 'Yáñez',
+  'Núñez',
+  'Muñoz',
+  'Peña',
+  'González',
+  'Rodríguez',
+  'Fernández',
+  'López',
+  'Martínez',
+  'Pérez',
+  'Gómez',
+  'Sánchez',
+  'Díaz',
+  'Álvarez',
+  'Romero',
+  'Sosa',
+  'Ruiz',
+  'Benítez',
+  'Acosta',
+  'Medina',
+  'Herrera',
+  'Suárez',
+  'Aguirre',
+  'Giménez',
+  'Gutiérrez',
+  'Ibáñez',
+  'Ortiz',
+  'Castaño',
+  'Báez',
+  'Cáceres',
+  'Domínguez',
+  'Ojeda',
+  'Ríos',
+  'Vázquez',
+  'Ramírez',
+  'Méndez',
+  'Godoy',
+  'Ledesma',
+  'Quiroga',
+  'Avendaño',
+  'Montaña',
+  'Agüero',
+  'Argüello',
+  'Zambrano',
+  'Mamani',
+  'Lorca',
+  'Varela',
+  'Del Valle',
+  'De la Cruz',
+  'Peñaloza',
+  'Yáñez',
 ];
 
 // Every real date from 1940-01-01 to 2005-12-31, built once: picking an index is
@@ -100,7 +198,8 @@ function checkOptions(o: AgencyOptions): void {
   const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0;
   if (!isCount(o.agency)) throw new RangeError(`agency must be a non-negative integer, got ${o.agency}`);
   if (!isCount(o.bets)) throw new RangeError(`bets must be a non-negative integer, got ${o.bets}`);
-  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > MAX_SEED) throw new RangeError(`seed must be an integer from 0 to ${MAX_SEED}, got ${o.seed}`);
+  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > MAX_SEED)
+    throw new RangeError(`seed must be an integer from 0 to ${MAX_SEED}, got ${o.seed}`);
   if (o.winners !== undefined) {
     if (!isCount(o.winners)) throw new RangeError(`winners must be a non-negative integer, got ${o.winners}`);
     if (o.winners > o.bets) throw new RangeError(`agency ${o.agency}: ${o.winners} winners do not fit in ${o.bets} bets`);
@@ -189,7 +288,8 @@ function parseCountList(text: string): number[] {
 function perAgency(list: number[] | undefined, agencies: number, option: string): Array<number | undefined> {
   if (list === undefined) return new Array<undefined>(agencies).fill(undefined);
   if (list.length === 1) return new Array<number>(agencies).fill(list[0]);
-  if (list.length !== agencies) throw new UsageError(`${option} lists ${list.length} values for ${agencies} agencies (give one value, or one per agency).`);
+  if (list.length !== agencies)
+    throw new UsageError(`${option} lists ${list.length} values for ${agencies} agencies (give one value, or one per agency).`);
   return list;
 }
 
@@ -214,12 +314,21 @@ export function buildProgram(): Command {
       }),
     )
     .option('--bets <list>', 'bets per agency: one number, or a comma list with one per agency', parseCountList, [400])
-    .option('--winners <list>', 'EXACT winning bets (number 7574) per agency, e.g. 2,1,0; without it, about 1 in 10,000 bets wins at random', parseCountList)
-    .option('--seed <n>', `PRNG seed, 0..${MAX_SEED}`, (v) => {
-      const n = parseCount(v, 'seed');
-      if (n > MAX_SEED) throw new InvalidArgumentError(`seed must be at most ${MAX_SEED}.`);
-      return n;
-    }, 1)
+    .option(
+      '--winners <list>',
+      'EXACT winning bets (number 7574) per agency, e.g. 2,1,0; without it, about 1 in 10,000 bets wins at random',
+      parseCountList,
+    )
+    .option(
+      '--seed <n>',
+      `PRNG seed, 0..${MAX_SEED}`,
+      (v) => {
+        const n = parseCount(v, 'seed');
+        if (n > MAX_SEED) throw new InvalidArgumentError(`seed must be at most ${MAX_SEED}.`);
+        return n;
+      },
+      1,
+    )
     .option('--crlf', 'end lines with CRLF instead of LF', false);
 }
 

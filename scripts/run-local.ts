@@ -85,7 +85,8 @@ async function waitListening(server: Proc, port: Promise<number>): Promise<numbe
   try {
     const first = await Promise.race([port, server.done, limit.promise]);
     if (typeof first === 'number') return first;
-    if (first === 'timeout') throw new Error(`the central did not log "action: listening | result: success" within ${LISTEN_TIMEOUT_MS / 1000}s`);
+    if (first === 'timeout')
+      throw new Error(`the central did not log "action: listening | result: success" within ${LISTEN_TIMEOUT_MS / 1000}s`);
     throw new Error(`the central ended before listening (${describe(first)})`);
   } finally {
     limit.cancel();
@@ -93,17 +94,22 @@ async function waitListening(server: Proc, port: Promise<number>): Promise<numbe
 }
 
 function countWinners(file: string): number {
-  return readFileSync(file, 'utf8').split(/\r?\n/).filter((line) => line.endsWith(`,${WINNING_NUMBER}`)).length;
+  return readFileSync(file, 'utf8')
+    .split(/\r?\n/)
+    .filter((line) => line.endsWith(`,${WINNING_NUMBER}`)).length;
 }
 
 function countLines(file: string): number | undefined {
   if (!existsSync(file)) return undefined;
-  return readFileSync(file, 'utf8').split('\n').filter((line) => line !== '').length;
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '').length;
 }
 
 async function run(betsFile: string): Promise<boolean> {
   for (const program of ['server', 'client']) {
-    if (!existsSync(join(ROOT, 'dist', program, 'main.js'))) throw new Error(`dist/${program}/main.js is missing: run "npm run build" first`);
+    if (!existsSync(join(ROOT, 'dist', program, 'main.js')))
+      throw new Error(`dist/${program}/main.js is missing: run "npm run build" first`);
   }
   const files = Array.from({ length: AGENCIES }, (_, i) => `.data/agency-${i + 1}.csv`);
   for (const file of files) if (!existsSync(join(ROOT, file))) throw new Error(`${file} is missing (see .data/README.md to regenerate it)`);
@@ -165,7 +171,9 @@ async function run(betsFile: string): Promise<boolean> {
       const got = reported.get(a.id);
       const good = end.code === 0 && got === expected;
       if (!good) ok = false;
-      process.stdout.write(`${String(a.id).padEnd(8)}${describe(end).padEnd(19)}${String(got ?? '-').padEnd(9)}${expected}${good ? '' : '  <- FAILED'}\n`);
+      process.stdout.write(
+        `${String(a.id).padEnd(8)}${describe(end).padEnd(19)}${String(got ?? '-').padEnd(9)}${expected}${good ? '' : '  <- FAILED'}\n`,
+      );
     }
     process.stdout.write('\n');
   } finally {

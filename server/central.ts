@@ -111,7 +111,12 @@ export class Central {
   #failStop(failure: FatalStorageError): void {
     if (this.#fatal) return;
     this.#fatal = true;
-    this.logger.critical('storage', 'fail', { file: failure.file, operation: failure.operation, error: failure.error, detail: failure.detail });
+    this.logger.critical('storage', 'fail', {
+      file: failure.file,
+      operation: failure.operation,
+      error: failure.error,
+      detail: failure.detail,
+    });
     this.exit(1);
   }
 
@@ -181,7 +186,11 @@ export class Central {
     clearTimeout(timer);
     if (timedOut) {
       for (const link of this.#links) {
-        this.logger.warning('worker_stopped', 'fail', { connection: link.id, agency: link.agency, detail: 'did not finish in time; stopped' });
+        this.logger.warning('worker_stopped', 'fail', {
+          connection: link.id,
+          agency: link.agency,
+          detail: 'did not finish in time; stopped',
+        });
         await link.kill();
       }
     }

@@ -92,7 +92,11 @@ export function loadServerConfig(flags: ServerFlags): ServerConfig {
     betsFile: resolve(toText(setting('SERVER_BETS_FILE', './bets.csv', 'bets-file', flags.betsFile))),
     maxConnections: toInt(setting('SERVER_MAX_CONNECTIONS', '128', 'max-connections', flags.maxConnections), 1, 10000),
     idleTimeoutMs: toDurationMs(setting('SERVER_IDLE_TIMEOUT', '30s', 'idle-timeout', flags.idleTimeout)),
-    maxFrameBytes: toInt(setting('SERVER_MAX_FRAME_BYTES', String(MAX_BATCH_FRAME), 'max-frame-bytes', flags.maxFrameBytes), 64, MAX_BATCH_FRAME),
+    maxFrameBytes: toInt(
+      setting('SERVER_MAX_FRAME_BYTES', String(MAX_BATCH_FRAME), 'max-frame-bytes', flags.maxFrameBytes),
+      64,
+      MAX_BATCH_FRAME,
+    ),
     durable: toBool(pick(def('SERVER_FSYNC', 'true'), env('SERVER_FSYNC'), fsyncFlag)!),
   };
 }
@@ -136,7 +140,8 @@ function toDatabaseUrl(raw: Raw | undefined): string | null {
   } catch {
     throw new ConfigError(raw.key, 'must be a PostgreSQL URL like postgres://user:password@host:5432/lottery');
   }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ConfigError(raw.key, `must be a postgres:// URL, got ${url.protocol}`);
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
+    throw new ConfigError(raw.key, `must be a postgres:// URL, got ${url.protocol}`);
   return url.toString();
 }
 

@@ -17,23 +17,44 @@ import { DEFAULT_CONFIG_PATH, loadServerConfig, type ServerFlags } from './confi
 const describe = (Program: typeof Command): Command =>
   new Program()
     .name('lottery-server')
-    .description('The lottery central: stores every agency\'s bets and runs the draw once all expected agencies are done.')
+    .description("The lottery central: stores every agency's bets and runs the draw once all expected agencies are done.")
     .option('-c, --config <path>', `INI config file ([DEFAULT] SERVER_PORT, SERVER_IP, SERVER_LISTEN_BACKLOG, LOGGING_LEVEL)`, undefined)
     .option('--host <address>', 'address to listen on (env SERVER_HOST, default 0.0.0.0)')
     .option('-p, --port <port>', 'TCP port, 0 for any free one (SERVER_PORT, default 12345)')
     .option('--listen-backlog <n>', 'pending-connection queue length (SERVER_LISTEN_BACKLOG, default 5)')
     .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (LOGGING_LEVEL, default INFO)')
-    .option('--agencies <n>', 'agencies the draw waits for, ids 1..n; 0 admits any agency and disables the draw (SERVER_AGENCIES, default 5)')
-    .option('--agency-ids <list>', 'the agencies the draw waits for, e.g. 1-5,9; others are refused (SERVER_AGENCY_IDS; default: the secrets file\'s ids, else 1..SERVER_AGENCIES)')
+    .option(
+      '--agencies <n>',
+      'agencies the draw waits for, ids 1..n; 0 admits any agency and disables the draw (SERVER_AGENCIES, default 5)',
+    )
+    .option(
+      '--agency-ids <list>',
+      "the agencies the draw waits for, e.g. 1-5,9; others are refused (SERVER_AGENCY_IDS; default: the secrets file's ids, else 1..SERVER_AGENCIES)",
+    )
     .option('--bets-file <path>', 'where bets are stored (SERVER_BETS_FILE, default ./bets.csv; unused with a database)')
-    .option('--database-url <url>', 'store bets in this PostgreSQL database instead, shared by several centrals: postgres://user:password@host:5432/db (SERVER_DATABASE_URL)')
-    .option('--database-timeout <duration>', 'give up a database query or connection attempt after this long (SERVER_DATABASE_TIMEOUT, default 15s)')
+    .option(
+      '--database-url <url>',
+      'store bets in this PostgreSQL database instead, shared by several centrals: postgres://user:password@host:5432/db (SERVER_DATABASE_URL)',
+    )
+    .option(
+      '--database-timeout <duration>',
+      'give up a database query or connection attempt after this long (SERVER_DATABASE_TIMEOUT, default 15s)',
+    )
     .option('--max-connections <n>', 'connections served at once; more are refused (SERVER_MAX_CONNECTIONS, default 128)')
     .option('--idle-timeout <duration>', 'drop a connection silent this long, e.g. 30s; 0 disables (SERVER_IDLE_TIMEOUT, default 30s)')
     .option('--max-frame-bytes <n>', 'largest bet-batch frame accepted, 64..8192 (SERVER_MAX_FRAME_BYTES, default 8192)')
-    .option('--secrets-file <path>', 'per-agency secrets, one "<agency> <secret>" per line; agencies must then prove theirs (SERVER_SECRETS_FILE)')
-    .option('--no-fsync', 'acknowledge batches before they reach the disk: faster, but a power loss can lose acknowledged bets (SERVER_FSYNC=false)')
-    .addHelpText('after', `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.`)
+    .option(
+      '--secrets-file <path>',
+      'per-agency secrets, one "<agency> <secret>" per line; agencies must then prove theirs (SERVER_SECRETS_FILE)',
+    )
+    .option(
+      '--no-fsync',
+      'acknowledge batches before they reach the disk: faster, but a power loss can lose acknowledged bets (SERVER_FSYNC=false)',
+    )
+    .addHelpText(
+      'after',
+      `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.`,
+    )
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
 async function main(): Promise<number> {
@@ -57,7 +78,10 @@ async function main(): Promise<number> {
     auth: config.secrets ? `${config.secrets.size} agency secrets` : 'off',
   });
   if (!config.secrets) {
-    logger.warning('auth', 'success', { mode: 'unauthenticated', detail: 'no agency secrets configured (SERVER_SECRETS_FILE); any client may speak for any agency' });
+    logger.warning('auth', 'success', {
+      mode: 'unauthenticated',
+      detail: 'no agency secrets configured (SERVER_SECRETS_FILE); any client may speak for any agency',
+    });
   }
 
   const central = new Central(config, logger, (code) => process.exit(code));

@@ -39,7 +39,7 @@ export function rosterDigest(roster: Roster): string {
 export function describeRoster(roster: Roster): string {
   if (roster.length === 0) return 'any';
   const parts: string[] = [];
-  for (let i = 0; i < roster.length; ) {
+  for (let i = 0; i < roster.length;) {
     let j = i;
     while (j + 1 < roster.length && roster[j + 1] === roster[j] + 1) j++;
     parts.push(j === i ? `${roster[i]}` : `${roster[i]}-${roster[j]}`);

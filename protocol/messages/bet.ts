@@ -29,9 +29,7 @@ export interface Bet {
 export const MIN_BET_BYTES = 3 + 3 + BIRTHDATE_BYTES + 2;
 
 export function betSize(bet: Bet): number {
-  return (
-    3 + Buffer.byteLength(bet.firstName) + Buffer.byteLength(bet.lastName) + bet.document.length + BIRTHDATE_BYTES + 2
-  );
+  return 3 + Buffer.byteLength(bet.firstName) + Buffer.byteLength(bet.lastName) + bet.document.length + BIRTHDATE_BYTES + 2;
 }
 
 /** Call only on a bet that passed validateBet (lengths are then known to fit). */
@@ -94,7 +92,6 @@ export function todayNumberUtc(): number {
   todayUtc();
   return cachedDayNumber;
 }
-
 
 /** A bet wins the draw when its number is this one. */
 export const WINNING_NUMBER = 7574;

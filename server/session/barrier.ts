@@ -36,7 +36,8 @@ export class Barrier {
       return core.storeError(error);
     }
     if (core.closed) return;
-    if (!outcome.ok) return core.fail(ErrorCode.CountMismatch, `agency says it sent ${done.total} bets, the central holds ${outcome.stored}`);
+    if (!outcome.ok)
+      return core.fail(ErrorCode.CountMismatch, `agency says it sent ${done.total} bets, the central holds ${outcome.stored}`);
     core.phase = 'finished';
     core.deps.finished(core.agency);
   }

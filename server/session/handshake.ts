@@ -4,7 +4,16 @@
  * Welcome, which says what the store holds durably for it and where its file
  * is settled.
  */
-import { encodeChallenge, encodeWelcome, ErrorCode, MessageType, NONCE_BYTES, PROTOCOL_VERSION, type Hello, type Proof } from '../../protocol/index.js';
+import {
+  encodeChallenge,
+  encodeWelcome,
+  ErrorCode,
+  MessageType,
+  NONCE_BYTES,
+  PROTOCOL_VERSION,
+  type Hello,
+  type Proof,
+} from '../../protocol/index.js';
 import { DrawState } from '../central-state.js';
 import type { AgencyLedger } from '../storage/store.js';
 import type { SessionCore } from './core.js';
@@ -30,7 +39,10 @@ export class Handshake {
     const { core } = this;
     if (core.phase !== 'greeting') return core.fail(ErrorCode.UnexpectedMessage, 'second hello in one session');
     if (hello.version !== PROTOCOL_VERSION) {
-      return core.fail(ErrorCode.UnsupportedVersion, `protocol version ${hello.version} is not supported (this central speaks ${PROTOCOL_VERSION})`);
+      return core.fail(
+        ErrorCode.UnsupportedVersion,
+        `protocol version ${hello.version} is not supported (this central speaks ${PROTOCOL_VERSION})`,
+      );
     }
     const { secrets, store, drawConfigured } = core.deps;
     if (drawConfigured && !store.expects(hello.agency)) {
@@ -82,6 +94,8 @@ export class Handshake {
     this.welcomed(hello, ledger);
     const drawDone = central.drawState() === DrawState.Done;
     logger.info('session_started', 'success', { agency: hello.agency, ip: core.deps.peer, stored: ledger.stored, settled: ledger.settled });
-    core.deps.send(encodeWelcome({ type: MessageType.Welcome, stored: ledger.stored, settled: ledger.settled, finished: ledger.finished, drawDone }));
+    core.deps.send(
+      encodeWelcome({ type: MessageType.Welcome, stored: ledger.stored, settled: ledger.settled, finished: ledger.finished, drawDone }),
+    );
   }
 }

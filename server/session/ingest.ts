@@ -98,7 +98,10 @@ export class Ingest {
     const declared = body.readUInt16BE(BATCH_COUNT_OFFSET);
     if (seq !== this.#nextSeq) return core.fail(ErrorCode.BadSequence, `batch sequence ${seq} where ${this.#nextSeq} was expected`);
     if (position < this.#position + Math.max(declared, 1)) {
-      return core.fail(ErrorCode.BadPosition, `batch ${seq} ends at record ${position}, which cannot hold ${declared} bets after record ${this.#position}`);
+      return core.fail(
+        ErrorCode.BadPosition,
+        `batch ${seq} ends at record ${position}, which cannot hold ${declared} bets after record ${this.#position}`,
+      );
     }
     this.#nextSeq++;
     this.#position = position;
@@ -110,7 +113,12 @@ export class Ingest {
       const batch = decodeBetBatch(new BodyReader(body)); // throws ProtocolError on bad structure
       for (let i = 0; i < batch.bets.length; i++) {
         const problem = validateBet(batch.bets[i]);
-        if (problem) return this.#refuse(seq, batch.bets.length, position, { code: ErrorCode.InvalidBet, betIndex: i, reason: `bet ${i + 1}: ${problem}` });
+        if (problem)
+          return this.#refuse(seq, batch.bets.length, position, {
+            code: ErrorCode.InvalidBet,
+            betIndex: i,
+            reason: `bet ${i + 1}: ${problem}`,
+          });
       }
       lines.appendLines(formatBetLines(core.agency, batch.bets));
       count = batch.bets.length;
@@ -186,12 +194,20 @@ export class Ingest {
         for (const p of pending) {
           if ('refused' in p) {
             const { code, betIndex, reason } = p.refused;
-            log(logger.format('WARNING', 'apuesta_recibida', 'fail', { cantidad: p.count, agency: core.agency, code: errorCodeName(code), reason }));
+            log(
+              logger.format('WARNING', 'apuesta_recibida', 'fail', {
+                cantidad: p.count,
+                agency: core.agency,
+                code: errorCodeName(code),
+                reason,
+              }),
+            );
             answers.push(encodeBatchRejected({ type: MessageType.BatchRejected, seq: p.seq, code, betIndex, reason }));
             continue;
           }
           log(logger.format('INFO', 'apuesta_recibida', 'success', { cantidad: p.count, agency: core.agency }));
-          for (const bet of p.bets ?? []) log(logger.format('INFO', 'apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number }));
+          for (const bet of p.bets ?? [])
+            log(logger.format('INFO', 'apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number }));
           answers.push(encodeBatchAck({ type: MessageType.BatchAck, seq: p.seq, stored: p.stored }));
         }
         // Logged before the answers leave: an observer never sees an ack first.
@@ -220,7 +236,12 @@ export class Ingest {
       // The draw has begun: refused, not settled (nothing more is stored for anyone).
       for (const s of staged) {
         const reason = refusal?.reason ?? error.message;
-        this.#pending.push({ seq: s.seq, count: s.count, ticket: null, refused: { code: ErrorCode.DrawClosed, betIndex: refusal?.betIndex ?? NO_BET_INDEX, reason } });
+        this.#pending.push({
+          seq: s.seq,
+          count: s.count,
+          ticket: null,
+          refused: { code: ErrorCode.DrawClosed, betIndex: refusal?.betIndex ?? NO_BET_INDEX, reason },
+        });
       }
       return;
     }

@@ -65,7 +65,17 @@ export class BatchLineWriter implements BetSink {
   }
 
   /** BetSink: one bet's line. Fields are short: a byte loop beats Buffer.copy's per-call cost. */
-  bet(body: Buffer, first: number, firstEnd: number, last: number, lastEnd: number, document: number, documentEnd: number, birthdate: number, number: number): void {
+  bet(
+    body: Buffer,
+    first: number,
+    firstEnd: number,
+    last: number,
+    lastEnd: number,
+    document: number,
+    documentEnd: number,
+    birthdate: number,
+    number: number,
+  ): void {
     const out = this.#out;
     const prefix = this.#prefix;
     let o = this.#at;

@@ -23,13 +23,23 @@ export interface StoreOptions {
 export async function openStore(options: StoreOptions): Promise<StoreHost> {
   if (options.databaseUrl) {
     const { PgStoreHost } = await import('./postgres/pg-host.js');
-    return PgStoreHost.open({ url: options.databaseUrl, roster: options.roster, logger: options.logger, queryTimeoutMs: options.databaseTimeoutMs });
+    return PgStoreHost.open({
+      url: options.databaseUrl,
+      roster: options.roster,
+      logger: options.logger,
+      queryTimeoutMs: options.databaseTimeoutMs,
+    });
   }
   const { FileStoreHost } = await import('./file/file-host.js');
   return FileStoreHost.open(options);
 }
 
-export async function workerStore(init: WorkerStoreInit, threadId: number, logger: Logger, onFatal: (failure: FatalStorageError) => void): Promise<BetStore> {
+export async function workerStore(
+  init: WorkerStoreInit,
+  threadId: number,
+  logger: Logger,
+  onFatal: (failure: FatalStorageError) => void,
+): Promise<BetStore> {
   if (init.backend === 'postgres') {
     const { PgWorkerStore } = await import('./postgres/pg-store.js');
     return new PgWorkerStore(init.port, init.roster);

@@ -52,7 +52,11 @@ const SERVER_CASES: Case[] = [
   { name: 'server SERVER_PORT=abc', env: { SERVER_PORT: 'abc' }, key: 'SERVER_PORT' },
   { name: 'server ini SERVER_PORT = 99999', files: { 'server/config.ini': '[DEFAULT]\nSERVER_PORT = 99999\n' }, key: 'SERVER_PORT' },
   { name: 'server LOGGING_LEVEL=LOUD', env: { LOGGING_LEVEL: 'LOUD' }, key: 'LOGGING_LEVEL' },
-  { name: 'server ini LOGGING_LEVEL = verbose', files: { 'server/config.ini': '[DEFAULT]\nLOGGING_LEVEL = verbose\n' }, key: 'LOGGING_LEVEL' },
+  {
+    name: 'server ini LOGGING_LEVEL = verbose',
+    files: { 'server/config.ini': '[DEFAULT]\nLOGGING_LEVEL = verbose\n' },
+    key: 'LOGGING_LEVEL',
+  },
   { name: 'server --log-level chatty', args: ['--log-level', 'chatty'], key: '--log-level' },
   { name: 'server SERVER_LISTEN_BACKLOG=0', env: { SERVER_LISTEN_BACKLOG: '0' }, key: 'SERVER_LISTEN_BACKLOG' },
   { name: 'server SERVER_IDLE_TIMEOUT=soon', env: { SERVER_IDLE_TIMEOUT: 'soon' }, key: 'SERVER_IDLE_TIMEOUT' },
@@ -61,7 +65,11 @@ const SERVER_CASES: Case[] = [
   { name: 'server SERVER_AGENCY_IDS=0', env: { SERVER_AGENCY_IDS: '0' }, key: 'SERVER_AGENCY_IDS' },
   { name: 'server SERVER_AGENCY_IDS=5-2', env: { SERVER_AGENCY_IDS: '5-2' }, key: 'SERVER_AGENCY_IDS' },
   { name: 'server --agency-ids one', args: ['--agency-ids', 'one'], key: '--agency-ids' },
-  { name: 'server SERVER_AGENCIES=3 against SERVER_AGENCY_IDS=1,2', env: { SERVER_AGENCIES: '3', SERVER_AGENCY_IDS: '1,2' }, key: 'SERVER_AGENCIES' },
+  {
+    name: 'server SERVER_AGENCIES=3 against SERVER_AGENCY_IDS=1,2',
+    env: { SERVER_AGENCIES: '3', SERVER_AGENCY_IDS: '1,2' },
+    key: 'SERVER_AGENCIES',
+  },
   {
     name: 'server roster agency 2 without a secret',
     env: { SERVER_AGENCIES: '2', SERVER_SECRETS_FILE: 'secrets.txt' },
@@ -81,11 +89,32 @@ const CLIENT_CASES: Case[] = [
   { name: 'client missing data file', env: { CLI_ID: '1', CLI_DATA_FILE: 'missing.csv' }, key: 'CLI_DATA_FILE' },
   { name: 'client missing default data file', env: { CLI_ID: '3' }, key: 'CLI_DATA_FILE' },
   { name: 'client CLI_LOOP_PERIOD=5', env: { ...CLIENT_OK_ENV, CLI_LOOP_PERIOD: '5' }, files: CLIENT_OK_FILES, key: 'CLI_LOOP_PERIOD' },
-  { name: 'client --loop-period 5 seconds', env: CLIENT_OK_ENV, args: ['--loop-period', '5 seconds'], files: CLIENT_OK_FILES, key: '--loop-period' },
+  {
+    name: 'client --loop-period 5 seconds',
+    env: CLIENT_OK_ENV,
+    args: ['--loop-period', '5 seconds'],
+    files: CLIENT_OK_FILES,
+    key: '--loop-period',
+  },
   { name: 'client CLI_LOG_LEVEL=loud', env: { ...CLIENT_OK_ENV, CLI_LOG_LEVEL: 'loud' }, files: CLIENT_OK_FILES, key: 'CLI_LOG_LEVEL' },
-  { name: 'client CLI_SERVER_ADDRESS without port', env: { ...CLIENT_OK_ENV, CLI_SERVER_ADDRESS: 'server' }, files: CLIENT_OK_FILES, key: 'CLI_SERVER_ADDRESS' },
-  { name: 'client CLI_SERVER_ADDRESS port 99999', env: { ...CLIENT_OK_ENV, CLI_SERVER_ADDRESS: 'server:99999' }, files: CLIENT_OK_FILES, key: 'CLI_SERVER_ADDRESS' },
-  { name: 'client CLI_BATCH_MAXAMOUNT=0', env: { ...CLIENT_OK_ENV, CLI_BATCH_MAXAMOUNT: '0' }, files: CLIENT_OK_FILES, key: 'CLI_BATCH_MAXAMOUNT' },
+  {
+    name: 'client CLI_SERVER_ADDRESS without port',
+    env: { ...CLIENT_OK_ENV, CLI_SERVER_ADDRESS: 'server' },
+    files: CLIENT_OK_FILES,
+    key: 'CLI_SERVER_ADDRESS',
+  },
+  {
+    name: 'client CLI_SERVER_ADDRESS port 99999',
+    env: { ...CLIENT_OK_ENV, CLI_SERVER_ADDRESS: 'server:99999' },
+    files: CLIENT_OK_FILES,
+    key: 'CLI_SERVER_ADDRESS',
+  },
+  {
+    name: 'client CLI_BATCH_MAXAMOUNT=0',
+    env: { ...CLIENT_OK_ENV, CLI_BATCH_MAXAMOUNT: '0' },
+    files: CLIENT_OK_FILES,
+    key: 'CLI_BATCH_MAXAMOUNT',
+  },
   { name: 'client CLI_LOOP_AMOUNT=x', env: { ...CLIENT_OK_ENV, CLI_LOOP_AMOUNT: 'x' }, files: CLIENT_OK_FILES, key: 'CLI_LOOP_AMOUNT' },
   { name: 'client missing --config file', env: CLIENT_OK_ENV, args: ['--config', 'nowhere.yaml'], files: CLIENT_OK_FILES, key: '--config' },
   {
@@ -134,7 +163,11 @@ t.test('invalid client config: exit 2, one line naming the key', async (t) => {
 });
 
 /** Runs a program until its `action: config` line, then kills it; returns the line. */
-async function configLine(t: Test, script: string, opts: { env?: Record<string, string>; args?: readonly string[]; files?: Files }): Promise<LogLine> {
+async function configLine(
+  t: Test,
+  script: string,
+  opts: { env?: Record<string, string>; args?: readonly string[]; files?: Files },
+): Promise<LogLine> {
   const dir = prepare(t, opts.files);
   const proc = spawnNode(t, 'config', script, opts.args ?? [], { cwd: dir, env: opts.env });
   const line = await proc.waitForLine(/ action: config \| result: success/, 30_000);
@@ -149,7 +182,11 @@ const INI = (port: number, backlog: number, level: string) =>
   `[DEFAULT]\nSERVER_PORT = ${port}\nSERVER_IP = server\nSERVER_LISTEN_BACKLOG = ${backlog}\nLOGGING_LEVEL = ${level}\n`;
 
 t.test('server precedence: default < config.ini < environment < flag', async (t) => {
-  const pickFields = (l: LogLine) => ({ port: l.fields['port'], listen_backlog: l.fields['listen_backlog'], logging_level: l.fields['logging_level'] });
+  const pickFields = (l: LogLine) => ({
+    port: l.fields['port'],
+    listen_backlog: l.fields['listen_backlog'],
+    logging_level: l.fields['logging_level'],
+  });
 
   const defaults = await configLine(t, SERVER_MAIN, { args: UNBINDABLE });
   t.same(pickFields(defaults), { port: '12345', listen_backlog: '5', logging_level: 'INFO' }, 'defaults');
@@ -160,7 +197,11 @@ t.test('server precedence: default < config.ini < environment < flag', async (t)
   );
 
   const file = { 'server/config.ini': INI(23456, 11, 'DEBUG') };
-  t.same(pickFields(await configLine(t, SERVER_MAIN, { args: UNBINDABLE, files: file })), { port: '23456', listen_backlog: '11', logging_level: 'DEBUG' }, 'server/config.ini over defaults');
+  t.same(
+    pickFields(await configLine(t, SERVER_MAIN, { args: UNBINDABLE, files: file })),
+    { port: '23456', listen_backlog: '11', logging_level: 'DEBUG' },
+    'server/config.ini over defaults',
+  );
 
   const env = { SERVER_PORT: '34567', SERVER_LISTEN_BACKLOG: '22' };
   t.same(
@@ -176,7 +217,12 @@ t.test('server precedence: default < config.ini < environment < flag', async (t)
   );
 
   t.same(
-    pickFields(await configLine(t, SERVER_MAIN, { args: [...UNBINDABLE, '--config', 'other.ini'], files: { ...file, 'other.ini': INI(24680, 9, 'INFO') } })),
+    pickFields(
+      await configLine(t, SERVER_MAIN, {
+        args: [...UNBINDABLE, '--config', 'other.ini'],
+        files: { ...file, 'other.ini': INI(24680, 9, 'INFO') },
+      }),
+    ),
     { port: '24680', listen_backlog: '9', logging_level: 'INFO' },
     '--config replaces the default file',
   );
@@ -199,7 +245,11 @@ t.test('client precedence: default < config.yaml < environment < flag', async (t
   });
 
   const defaults = await configLine(t, CLIENT_MAIN, { env: { CLI_ID: '3' }, files: data });
-  t.same(pickFields(defaults), { client_id: '3', server_address: 'server:12345', loop_amount: '5', loop_period: '5s', log_level: 'INFO' }, 'defaults');
+  t.same(
+    pickFields(defaults),
+    { client_id: '3', server_address: 'server:12345', loop_amount: '5', loop_period: '5s', log_level: 'INFO' },
+    'defaults',
+  );
   t.equal(defaults.fields['batch_max_amount'], '10', 'default batch.maxAmount 10');
   t.match(
     defaults.raw,
@@ -207,22 +257,49 @@ t.test('client precedence: default < config.yaml < environment < flag', async (t
     'the config line starts as the contract writes it',
   );
 
-  const yaml = 'server:\n  address: "127.0.0.1:1111"\nloop:\n  amount: 7\n  period: "150ms"\nlog:\n  level: "DEBUG"\nbatch:\n  maxAmount: 20\n';
+  const yaml =
+    'server:\n  address: "127.0.0.1:1111"\nloop:\n  amount: 7\n  period: "150ms"\nlog:\n  level: "DEBUG"\nbatch:\n  maxAmount: 20\n';
   const files = { ...data, 'client/config.yaml': yaml };
   const fromFile = await configLine(t, CLIENT_MAIN, { env: { CLI_ID: '3' }, files });
-  t.same(pickFields(fromFile), { client_id: '3', server_address: '127.0.0.1:1111', loop_amount: '7', loop_period: '150ms', log_level: 'DEBUG' }, 'client/config.yaml over defaults (period printed as given)');
+  t.same(
+    pickFields(fromFile),
+    { client_id: '3', server_address: '127.0.0.1:1111', loop_amount: '7', loop_period: '150ms', log_level: 'DEBUG' },
+    'client/config.yaml over defaults (period printed as given)',
+  );
   t.equal(fromFile.fields['batch_max_amount'], '20', 'batch.maxAmount from the file');
 
-  const env = { CLI_ID: '3', CLI_SERVER_ADDRESS: '127.0.0.1:2222', CLI_LOOP_AMOUNT: '8', CLI_LOOP_PERIOD: '1m30s', CLI_BATCH_MAXAMOUNT: '30' };
+  const env = {
+    CLI_ID: '3',
+    CLI_SERVER_ADDRESS: '127.0.0.1:2222',
+    CLI_LOOP_AMOUNT: '8',
+    CLI_LOOP_PERIOD: '1m30s',
+    CLI_BATCH_MAXAMOUNT: '30',
+  };
   const fromEnv = await configLine(t, CLIENT_MAIN, { env, files });
-  t.same(pickFields(fromEnv), { client_id: '3', server_address: '127.0.0.1:2222', loop_amount: '8', loop_period: '1m30s', log_level: 'DEBUG' }, 'environment over the file');
+  t.same(
+    pickFields(fromEnv),
+    { client_id: '3', server_address: '127.0.0.1:2222', loop_amount: '8', loop_period: '1m30s', log_level: 'DEBUG' },
+    'environment over the file',
+  );
   t.equal(fromEnv.fields['batch_max_amount'], '30', 'CLI_BATCH_MAXAMOUNT over the file');
 
   const args = ['--id', '4', '--server-address', '127.0.0.1:3333', '--loop-amount', '9', '--loop-period', '2s', '--batch-max-amount', '40'];
   const fromFlags = await configLine(t, CLIENT_MAIN, { env, files, args });
-  t.same(pickFields(fromFlags), { client_id: '4', server_address: '127.0.0.1:3333', loop_amount: '9', loop_period: '2s', log_level: 'DEBUG' }, 'flags over the environment');
+  t.same(
+    pickFields(fromFlags),
+    { client_id: '4', server_address: '127.0.0.1:3333', loop_amount: '9', loop_period: '2s', log_level: 'DEBUG' },
+    'flags over the environment',
+  );
   t.equal(fromFlags.fields['batch_max_amount'], '40', '--batch-max-amount over the environment');
 
-  const other = await configLine(t, CLIENT_MAIN, { env: { CLI_ID: '3' }, files: { ...files, 'other.yaml': 'loop:\n  amount: 2\n' }, args: ['--config', 'other.yaml'] });
-  t.same(pickFields(other), { client_id: '3', server_address: 'server:12345', loop_amount: '2', loop_period: '5s', log_level: 'INFO' }, '--config replaces the default file');
+  const other = await configLine(t, CLIENT_MAIN, {
+    env: { CLI_ID: '3' },
+    files: { ...files, 'other.yaml': 'loop:\n  amount: 2\n' },
+    args: ['--config', 'other.yaml'],
+  });
+  t.same(
+    pickFields(other),
+    { client_id: '3', server_address: 'server:12345', loop_amount: '2', loop_period: '5s', log_level: 'INFO' },
+    '--config replaces the default file',
+  );
 });

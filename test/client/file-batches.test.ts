@@ -55,9 +55,15 @@ async function drain(
 
 t.test('all valid bets in batches of maxBets; invalid rows reported with their line', async (t) => {
   const { batches, positions, invalid, records } = await drain(0, 2);
-  t.same(batches, [['1', '3'], ['4', '6']]);
+  t.same(batches, [
+    ['1', '3'],
+    ['4', '6'],
+  ]);
   t.same(positions, [4, 7], 'each batch ends at the record (line) of its last bet');
-  t.same(invalid.map((r) => r.line), [2, 6]);
+  t.same(
+    invalid.map((r) => r.line),
+    [2, 6],
+  );
   t.match(invalid[0].error, /document/);
   t.equal(records, 7, 'every line counted, the blank one too');
 });
@@ -66,7 +72,11 @@ t.test('skip counts records, valid or not: the resume point is exact whatever wa
   const { batches, positions, invalid } = await drain(4, 10);
   t.same(batches, [['4', '6']], 'resumes after line 4 (Luis)');
   t.same(positions, [7]);
-  t.same(invalid.map((r) => r.line), [6], 'rows in the settled part are not reported again');
+  t.same(
+    invalid.map((r) => r.line),
+    [6],
+    'rows in the settled part are not reported again',
+  );
   t.same((await drain(2, 10)).batches, [['3', '4', '6']], 'a resume inside invalid rows goes on with the next record');
   t.same((await drain(7, 10)).batches, [], 'every record settled: nothing to send');
 });

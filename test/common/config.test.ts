@@ -47,17 +47,32 @@ t.test('toInt', async (t) => {
   t.equal(toInt(raw('0'), 0, 10), 0);
   t.equal(toInt(raw('10'), 0, 10), 10);
   for (const bad of ['', 'abc', '1.5', '1e3', '12a', '0x10', ' ']) {
-    t.throws(() => toInt(raw(bad, 'SERVER_PORT'), 0, 65535), { name: 'ConfigError', key: 'SERVER_PORT', message: /^SERVER_PORT: must be an integer/ }, JSON.stringify(bad));
+    t.throws(
+      () => toInt(raw(bad, 'SERVER_PORT'), 0, 65535),
+      { name: 'ConfigError', key: 'SERVER_PORT', message: /^SERVER_PORT: must be an integer/ },
+      JSON.stringify(bad),
+    );
   }
-  t.throws(() => toInt(raw('70000', 'SERVER_PORT'), 1, 65535), { key: 'SERVER_PORT', message: 'SERVER_PORT: must be between 1 and 65535, got 70000' });
-  t.throws(() => toInt(raw('-1', 'batch.maxAmount'), 1, 100), { name: 'ConfigError', key: 'batch.maxAmount', problem: 'must be between 1 and 100, got -1' });
+  t.throws(() => toInt(raw('70000', 'SERVER_PORT'), 1, 65535), {
+    key: 'SERVER_PORT',
+    message: 'SERVER_PORT: must be between 1 and 65535, got 70000',
+  });
+  t.throws(() => toInt(raw('-1', 'batch.maxAmount'), 1, 100), {
+    name: 'ConfigError',
+    key: 'batch.maxAmount',
+    problem: 'must be between 1 and 100, got -1',
+  });
 });
 
 t.test('toLevel', async (t) => {
   t.equal(toLevel(raw('INFO')), 'INFO');
   t.equal(toLevel(raw(' debug ')), 'DEBUG', 'case and spaces do not matter');
   t.equal(toLevel(raw('Warning')), 'WARNING');
-  t.throws(() => toLevel(raw('verbose', 'LOGGING_LEVEL')), { name: 'ConfigError', key: 'LOGGING_LEVEL', message: /^LOGGING_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got "verbose"$/ });
+  t.throws(() => toLevel(raw('verbose', 'LOGGING_LEVEL')), {
+    name: 'ConfigError',
+    key: 'LOGGING_LEVEL',
+    message: /^LOGGING_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got "verbose"$/,
+  });
   t.throws(() => toLevel(raw('WARN', 'CLI_LOG_LEVEL')), { name: 'ConfigError', key: 'CLI_LOG_LEVEL' });
 });
 
@@ -66,7 +81,11 @@ t.test('toDurationMs', async (t) => {
   t.equal(toDurationMs(raw('1m30s')), 90_000);
   t.equal(toDurationMs(raw('0')), 0);
   for (const bad of ['5', '5x', '', '-1s']) {
-    t.throws(() => toDurationMs(raw(bad, 'loop.period')), { name: 'ConfigError', key: 'loop.period', message: /^loop\.period: / }, JSON.stringify(bad));
+    t.throws(
+      () => toDurationMs(raw(bad, 'loop.period')),
+      { name: 'ConfigError', key: 'loop.period', message: /^loop\.period: / },
+      JSON.stringify(bad),
+    );
   }
 });
 
@@ -74,7 +93,11 @@ t.test('toBool', async (t) => {
   for (const yes of ['1', 'true', 'TRUE', 'yes', 'On', ' true ']) t.equal(toBool(raw(yes)), true, yes);
   for (const no of ['0', 'false', 'No', 'off']) t.equal(toBool(raw(no)), false, no);
   for (const bad of ['', 'y', '2', 'enabled']) {
-    t.throws(() => toBool(raw(bad, 'SOME_FLAG')), { name: 'ConfigError', key: 'SOME_FLAG', message: /^SOME_FLAG: must be true or false/ }, JSON.stringify(bad));
+    t.throws(
+      () => toBool(raw(bad, 'SOME_FLAG')),
+      { name: 'ConfigError', key: 'SOME_FLAG', message: /^SOME_FLAG: must be true or false/ },
+      JSON.stringify(bad),
+    );
   }
 });
 

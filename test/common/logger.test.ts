@@ -25,7 +25,11 @@ t.test('formatLine: the contract line, byte for byte', async (t) => {
     formatLine(AT, 'ERROR', 'connect', 'in_progress', { attempt: 2, ok: false, big: 10n, addr: 'server:12345' }),
     '2026-11-23 10:00:00 ERROR    action: connect | result: in_progress | attempt: 2 | ok: false | big: 10 | addr: server:12345\n',
   );
-  t.equal(formatLine(new Date(2026, 0, 2, 3, 4, 5), 'DEBUG', 'a', 'fail', {}), '2026-01-02 03:04:05 DEBUG    action: a | result: fail\n', 'zero-padded');
+  t.equal(
+    formatLine(new Date(2026, 0, 2, 3, 4, 5), 'DEBUG', 'a', 'fail', {}),
+    '2026-01-02 03:04:05 DEBUG    action: a | result: fail\n',
+    'zero-padded',
+  );
 });
 
 t.test('level names are padded to 8 columns', async (t) => {
@@ -73,7 +77,10 @@ t.test('levels below the threshold are dropped', async (t) => {
   logger.error('e', 'fail');
   logger.critical('c', 'fail');
   logger.log('INFO', 'i2', 'success');
-  const actions = read().trimEnd().split('\n').map((line) => /action: (\w+)/.exec(line)![1]);
+  const actions = read()
+    .trimEnd()
+    .split('\n')
+    .map((line) => /action: (\w+)/.exec(line)![1]);
   t.same(actions, ['w', 'e', 'c']);
   t.equal(logger.enabled('INFO'), false);
   t.equal(logger.enabled('WARNING'), true);

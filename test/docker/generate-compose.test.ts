@@ -131,7 +131,10 @@ for (const agencies of [0, 1, 3, 5]) {
     // Readable: comments first, plain block YAML, short lines, services in order.
     t.match(text, /^# /, 'starts with an explanatory comment');
     t.notMatch(text, /create_host_path: true/, 'never creates a missing host path');
-    t.ok(text.split('\n').every((line) => line.length <= 100 && !line.includes('\t')), 'short lines, no tabs');
+    t.ok(
+      text.split('\n').every((line) => line.length <= 100 && !line.includes('\t')),
+      'short lines, no tabs',
+    );
     const raw = parseYaml(text) as ComposeModel;
     const expected = ['server', ...Array.from({ length: agencies }, (_, i) => `client${i + 1}`)];
     t.same(Object.keys(raw.services), expected, 'services server, client1..clientN in order');
@@ -142,13 +145,16 @@ for (const agencies of [0, 1, 3, 5]) {
     const server = model.services['server'];
     t.equal(server.container_name, 'server', 'server container is named server');
     t.equal(server.image, 'lottery-server:latest', 'server image named, so a prebuilt one is reused');
-    t.same(server.build && { context: server.build.context, dockerfile: server.build.dockerfile, target: server.build.target },
-      { context: dir, dockerfile: 'docker/Dockerfile', target: 'server' }, 'server build section');
+    t.same(
+      server.build && { context: server.build.context, dockerfile: server.build.dockerfile, target: server.build.target },
+      { context: dir, dockerfile: 'docker/Dockerfile', target: 'server' },
+      'server build section',
+    );
     t.equal(server.environment?.['SERVER_AGENCIES'], String(agencies), 'SERVER_AGENCIES=N');
     const ini = server.volumes?.find((v) => v.target === '/app/server/config.ini');
     t.ok(ini, 'server/config.ini is mounted');
     t.equal(ini?.type, 'bind', 'config.ini is a bind mount');
-    t.equal(ini?.source, join(dir, 'server', 'config.ini'), 'the checkout\'s server/config.ini');
+    t.equal(ini?.source, join(dir, 'server', 'config.ini'), "the checkout's server/config.ini");
     t.equal(ini?.read_only, true, 'read-only');
     t.notOk(ini?.bind?.create_host_path, 'a missing config file is an error, not a new directory');
     const bets = server.volumes?.find((v) => v.target === '/var/lib/lottery');
@@ -192,13 +198,25 @@ for (const centrals of [1, 3]) {
     t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
     const model = composeConfig('out.yml', dir);
     const names = ['server', 'server2', 'server3'].slice(0, centrals);
-    t.same(Object.keys(model.services).sort(), ['postgres', ...names, 'client1', 'client2', 'client3', 'client4'].sort(), 'postgres, the centrals, the agencies');
-    t.equal(model.services['postgres']?.build?.target, 'postgres', 'the database image is built locally (docker/Dockerfile, target postgres)');
+    t.same(
+      Object.keys(model.services).sort(),
+      ['postgres', ...names, 'client1', 'client2', 'client3', 'client4'].sort(),
+      'postgres, the centrals, the agencies',
+    );
+    t.equal(
+      model.services['postgres']?.build?.target,
+      'postgres',
+      'the database image is built locally (docker/Dockerfile, target postgres)',
+    );
     t.equal(model.services['postgres']?.restart, 'on-failure', 'the database restarts on failure');
     t.notOk(model.services['postgres']?.volumes?.[0]?.source, 'its data on an anonymous volume: `down` then `up` is a new lottery');
     for (const name of names) {
       const central = model.services[name];
-      t.match(central.environment, { SERVER_AGENCIES: '4', SERVER_DATABASE_URL: 'postgres://lottery:lottery@postgres:5432/lottery' }, `${name}: on the database`);
+      t.match(
+        central.environment,
+        { SERVER_AGENCIES: '4', SERVER_DATABASE_URL: 'postgres://lottery:lottery@postgres:5432/lottery' },
+        `${name}: on the database`,
+      );
       t.notOk('SERVER_BETS_FILE' in (central.environment ?? {}), `${name}: no bets file`);
       t.equal(central.restart, 'on-failure', `${name}: restarts on failure`);
     }
@@ -218,8 +236,11 @@ t.test('OUT outside the checkout: absolute paths back to it', async (t) => {
   t.equal(r.status, 0, 'exit 0');
   const model = composeConfig(join(elsewhere, 'out.yml'), elsewhere);
   t.equal(model.services['server']?.build?.context, dir, 'build context is the checkout');
-  t.equal(model.services['client2']?.volumes?.find((v) => v.target === '/data/agency.csv')?.source,
-    join(dir, '.data', 'agency-2.csv'), 'agency file of the checkout');
+  t.equal(
+    model.services['client2']?.volumes?.find((v) => v.target === '/data/agency.csv')?.source,
+    join(dir, '.data', 'agency-2.csv'),
+    'agency file of the checkout',
+  );
 });
 
 t.test('run with sh by mistake, it hands over to bash', async (t) => {
@@ -229,11 +250,13 @@ t.test('run with sh by mistake, it hands over to bash', async (t) => {
   t.same(Object.keys(composeConfig('out.yml', dir).services).sort(), ['client1', 'client2', 'server'], 'same file');
 });
 
-t.test('compose.yaml is the generator\'s output for 5 agencies', async (t) => {
+t.test("compose.yaml is the generator's output for 5 agencies", async (t) => {
   const dir = checkout(5);
   const r = run('bash', ['generate-compose.sh', 'compose.yaml', '5'], dir);
   t.equal(r.status, 0, 'exit 0');
-  t.equal(readFileSync(join(repo, 'compose.yaml'), 'utf8'), readFileSync(join(dir, 'compose.yaml'), 'utf8'),
-    'compose.yaml in sync (regenerate with ./generate-compose.sh compose.yaml 5)');
+  t.equal(
+    readFileSync(join(repo, 'compose.yaml'), 'utf8'),
+    readFileSync(join(dir, 'compose.yaml'), 'utf8'),
+    'compose.yaml in sync (regenerate with ./generate-compose.sh compose.yaml 5)',
+  );
 });
-

@@ -99,7 +99,10 @@ async function sweepProjects(prefix: string): Promise<void> {
   const volumes = await exec('docker', ['volume', 'ls', '--format', '{{.Label "com.docker.compose.project"}}']);
   const networks = await exec('docker', ['network', 'ls', '--format', '{{.Label "com.docker.compose.project"}}']);
   const projects = new Set(
-    `${labels.stdout}\n${volumes.stdout}\n${networks.stdout}`.split('\n').map((s) => s.trim()).filter((s) => s.startsWith(prefix)),
+    `${labels.stdout}\n${volumes.stdout}\n${networks.stdout}`
+      .split('\n')
+      .map((s) => s.trim())
+      .filter((s) => s.startsWith(prefix)),
   );
   for (const project of projects) await exec('docker', ['compose', '-p', project, 'down', '-v', '--remove-orphans', '-t', '2']);
   // Containers and networks this suite makes outside Compose carry TEST_LABEL.
@@ -114,9 +117,19 @@ async function sweepProjects(prefix: string): Promise<void> {
 
 /** What a checkout needs to generate, build and run: scripts, build files, sources, config. */
 const CHECKOUT_PATHS = [
-  'generate-compose.sh', 'validate-echo-server.sh', 'Makefile', 'docker', '.dockerignore',
-  'package.json', 'package-lock.json', 'tsconfig.json',
-  'protocol', 'common', 'server', 'client', 'scripts',
+  'generate-compose.sh',
+  'validate-echo-server.sh',
+  'Makefile',
+  'docker',
+  '.dockerignore',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'protocol',
+  'common',
+  'server',
+  'client',
+  'scripts',
 ];
 
 class Checkout {
@@ -162,11 +175,18 @@ class Checkout {
  * takes the Compose project down (containers, network, volume) and deletes
  * the directory, whatever the test's outcome.
  */
-function checkout(t: Tap, name: string, agencies: number, data: (dataDir: string) => void | Promise<void>, generatorArgs: readonly string[] = []): Promise<Checkout> {
+function checkout(
+  t: Tap,
+  name: string,
+  agencies: number,
+  data: (dataDir: string) => void | Promise<void>,
+  generatorArgs: readonly string[] = [],
+): Promise<Checkout> {
   const dir = mkdtempSync(join(tmpdir(), `lottery-${name}-`));
   for (const path of CHECKOUT_PATHS) {
     const from = join(repo, path);
-    if (existsSync(from)) cpSync(from, join(dir, path), { recursive: true, filter: (src) => !/[/\\](node_modules|dist)([/\\]|$)/.test(src) });
+    if (existsSync(from))
+      cpSync(from, join(dir, path), { recursive: true, filter: (src) => !/[/\\](node_modules|dist)([/\\]|$)/.test(src) });
   }
   mkdirSync(join(dir, '.data'), { recursive: true });
   const co = new Checkout(dir, name, agencies);
@@ -184,7 +204,16 @@ function checkout(t: Tap, name: string, agencies: number, data: (dataDir: string
 async function generateData(dir: string, agencies: number, bets: number, winners: number[], seed: number): Promise<void> {
   await must(process.execPath, [
     join(repo, 'dist', 'scripts', 'generate-data.js'),
-    '--out', dir, '--agencies', String(agencies), '--bets', String(bets), '--winners', winners.join(','), '--seed', String(seed),
+    '--out',
+    dir,
+    '--agencies',
+    String(agencies),
+    '--bets',
+    String(bets),
+    '--winners',
+    winners.join(','),
+    '--seed',
+    String(seed),
   ]);
 }
 
@@ -193,7 +222,9 @@ function copyReferenceData(dir: string): void {
 }
 
 function countLines(file: string): number {
-  return readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '').length;
+  return readFileSync(file, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '').length;
 }
 
 // ---------------------------------------------------------------------------
@@ -248,7 +279,10 @@ function events(lines: readonly LogLine[]): Event[] {
 }
 
 function dump(lines: readonly LogLine[], max = 60): string {
-  const shown = lines.length > max ? [...lines.slice(0, max / 2), { service: '...', at: 0n, text: `(${lines.length - max} lines)` }, ...lines.slice(-max / 2)] : lines;
+  const shown =
+    lines.length > max
+      ? [...lines.slice(0, max / 2), { service: '...', at: 0n, text: `(${lines.length - max} lines)` }, ...lines.slice(-max / 2)]
+      : lines;
   return shown.map((l) => `${l.service} | ${l.text}`).join('\n');
 }
 
@@ -285,9 +319,20 @@ function checkCompleteRun(t: Tap, co: Checkout, run: SystemRun, winners: readonl
   const server = ev.filter((e) => e.service === 'server');
 
   const notContract = lines.filter((l) => l.text.trim() !== '' && !CONTRACT_LINE.test(l.text));
-  t.same(notContract.map((l) => `${l.service} | ${l.text}`), [], 'every log line has the contract\'s shape');
-  t.same(ev.filter((e) => e.result === 'fail').map((e) => `${e.service} | ${e.text}`), [], 'no line says result: fail');
-  t.notOk(ev.some((e) => e.action === 'exit'), 'no action is named exit');
+  t.same(
+    notContract.map((l) => `${l.service} | ${l.text}`),
+    [],
+    "every log line has the contract's shape",
+  );
+  t.same(
+    ev.filter((e) => e.result === 'fail').map((e) => `${e.service} | ${e.text}`),
+    [],
+    'no line says result: fail',
+  );
+  t.notOk(
+    ev.some((e) => e.action === 'exit'),
+    'no action is named exit',
+  );
 
   const config = server.find((e) => e.action === 'config');
   t.match(config?.fields, { port: '12345', listen_backlog: '5', logging_level: 'INFO' }, 'server logs its config', { log });
@@ -301,15 +346,23 @@ function checkCompleteRun(t: Tap, co: Checkout, run: SystemRun, winners: readonl
   const stored = received.reduce((sum, e) => sum + Number(e.fields['cantidad']), 0);
   t.equal(stored, totalBets, 'the apuesta_recibida lines add up to every bet sent');
   const sizes = received.map((e) => Number(e.fields['cantidad']));
-  t.ok(sizes.every((n) => n >= 1 && n <= 10), 'batches of at most batch.maxAmount (10) bets');
-  t.ok(sizes.filter((n) => n !== 10).length <= co.agencies, 'all batches full but each agency\'s last', { sizes: sizes.filter((n) => n !== 10) });
+  t.ok(
+    sizes.every((n) => n >= 1 && n <= 10),
+    'batches of at most batch.maxAmount (10) bets',
+  );
+  t.ok(sizes.filter((n) => n !== 10).length <= co.agencies, "all batches full but each agency's last", {
+    sizes: sizes.filter((n) => n !== 10),
+  });
 
   const draw = draws[0];
   co.clients().forEach((client, i) => {
     const id = String(i + 1);
     const mine = ev.filter((e) => e.service === client);
-    t.match(mine.find((e) => e.action === 'config')?.fields, { client_id: id, server_address: 'server:12345', loop_amount: '5', loop_period: '5s', log_level: 'INFO' },
-      `${client}: config line`);
+    t.match(
+      mine.find((e) => e.action === 'config')?.fields,
+      { client_id: id, server_address: 'server:12345', loop_amount: '5', loop_period: '5s', log_level: 'INFO' },
+      `${client}: config line`,
+    );
     const answers = mine.filter((e) => e.action === 'consulta_ganadores' && e.result === 'success');
     t.equal(answers.length, 1, `${client}: one consulta_ganadores`, { log });
     t.equal(answers[0]?.fields['cant_ganadores'], String(winners[i]), `${client}: cant_ganadores ${winners[i]}`);
@@ -318,7 +371,10 @@ function checkCompleteRun(t: Tap, co: Checkout, run: SystemRun, winners: readonl
     // stamped a few ms after a later line of another container. Hence the slack.
     const gapMs = draw !== undefined && answers[0] !== undefined ? Number(answers[0].at - draw.at) / 1e6 : NaN;
     t.ok(gapMs > -CROSS_CONTAINER_SLACK_MS, `${client}: consulta_ganadores after sorteo`, { gapMs, slackMs: CROSS_CONTAINER_SLACK_MS });
-    t.ok(mine.some((e) => e.action === 'loop_finished' && e.result === 'success' && e.fields['client_id'] === id), `${client}: loop_finished`);
+    t.ok(
+      mine.some((e) => e.action === 'loop_finished' && e.result === 'success' && e.fields['client_id'] === id),
+      `${client}: loop_finished`,
+    );
     t.equal(run.clientExit[client], 0, `${client}: exit code 0`);
   });
   t.equal(run.serverExit, 0, 'server: exit code 0 on docker compose stop');
@@ -327,13 +383,31 @@ function checkCompleteRun(t: Tap, co: Checkout, run: SystemRun, winners: readonl
 
 /** Data lines in the server's bets.csv, read from the (stopped) server container's volume. */
 async function storedBets(): Promise<number> {
-  const out = await must('docker', ['run', '--rm', '--volumes-from', 'server:ro', '--label', TEST_LABEL, 'busybox', 'grep', '-c', '.', '/var/lib/lottery/bets.csv']);
+  const out = await must('docker', [
+    'run',
+    '--rm',
+    '--volumes-from',
+    'server:ro',
+    '--label',
+    TEST_LABEL,
+    'busybox',
+    'grep',
+    '-c',
+    '.',
+    '/var/lib/lottery/bets.csv',
+  ]);
   return Number(out.trim());
 }
 
 /** The name of the volume holding the server container's /var/lib/lottery. */
 async function lotteryVolume(): Promise<string> {
-  const out = await docker('container', 'inspect', '--format', '{{range .Mounts}}{{if eq .Destination "/var/lib/lottery"}}{{.Name}}{{end}}{{end}}', 'server');
+  const out = await docker(
+    'container',
+    'inspect',
+    '--format',
+    '{{range .Mounts}}{{if eq .Destination "/var/lib/lottery"}}{{.Name}}{{end}}{{end}}',
+    'server',
+  );
   return out.trim();
 }
 
@@ -346,7 +420,9 @@ async function waitForBets(co: Checkout, atLeast: number): Promise<number> {
   let received = 0;
   for (let i = 0; i < 600 && received < atLeast; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    received = events(await co.logs()).filter((e) => e.action === 'apuesta_recibida').reduce((sum, e) => sum + Number(e.fields['cantidad']), 0);
+    received = events(await co.logs())
+      .filter((e) => e.action === 'apuesta_recibida')
+      .reduce((sum, e) => sum + Number(e.fields['cantidad']), 0);
   }
   return received;
 }
@@ -360,7 +436,8 @@ t.before(async () => {
   await sweepProjects(PROJECT_PREFIX);
   const taken: string[] = [];
   for (const name of ['server', 'client1', 'client2', 'client3', 'client4', 'client5']) if (await containerExists(name)) taken.push(name);
-  if (taken.length > 0) throw new Error(`containers named ${taken.join(', ')} exist already (make docker-compose-down?); the suite needs those names`);
+  if (taken.length > 0)
+    throw new Error(`containers named ${taken.join(', ')} exist already (make docker-compose-down?); the suite needs those names`);
   // Build both images once, through compose.yaml's build sections.
   await must('docker', ['compose', '-p', `${RUN_ID}build`, '-f', join(repo, 'compose.yaml'), 'build'], { timeoutMs: 900_000 });
   images['server'] = (await docker('image', 'inspect', '--format', '{{.Id}}', SERVER_IMAGE)).trim();
@@ -373,20 +450,34 @@ t.test('images: multi-stage output only, user node, exec-form entry points, noth
     [SERVER_IMAGE, 'dist/server/main.js', 'SERVER_BETS_FILE=/var/lib/lottery/bets.csv'],
     [CLIENT_IMAGE, 'dist/client/main.js', 'CLI_DATA_FILE=/data/agency.csv'],
   ] as const) {
-    const info = (JSON.parse(await docker('image', 'inspect', image)) as unknown[])[0] as { Config: { User: string; Entrypoint: string[] | null; Env: string[]; WorkingDir: string } };
+    const info = (JSON.parse(await docker('image', 'inspect', image)) as unknown[])[0] as {
+      Config: { User: string; Entrypoint: string[] | null; Env: string[]; WorkingDir: string };
+    };
     t.equal(info.Config.User, 'node', `${image}: runs as node`);
     t.same(info.Config.Entrypoint, ['node', program], `${image}: exec-form entry point, node is PID 1`);
     t.ok(info.Config.Env.includes(env), `${image}: ${env}`);
-    const listing = await docker('run', '--rm', '--entrypoint', 'sh', image, '-c', [
-      'cd /app',
-      'ls -A',
-      'echo ---',
-      'ls node_modules',
-      'echo ---',
-      'find . -path ./node_modules -prune -o -type f \\( -name "*.ts" -o -name "*.csv" -o -name "config.ini" -o -name "config.yaml" \\) -print',
-    ].join('; '));
+    const listing = await docker(
+      'run',
+      '--rm',
+      '--entrypoint',
+      'sh',
+      image,
+      '-c',
+      [
+        'cd /app',
+        'ls -A',
+        'echo ---',
+        'ls node_modules',
+        'echo ---',
+        'find . -path ./node_modules -prune -o -type f \\( -name "*.ts" -o -name "*.csv" -o -name "config.ini" -o -name "config.yaml" \\) -print',
+      ].join('; '),
+    );
     const [top, modules, stray] = listing.split('---\n');
-    t.same((top ?? '').trim().split('\n').sort(), ['client', 'dist', 'node_modules', 'package.json', 'server'], `${image}: /app holds dist, production node_modules, package.json`);
+    t.same(
+      (top ?? '').trim().split('\n').sort(),
+      ['client', 'dist', 'node_modules', 'package.json', 'server'],
+      `${image}: /app holds dist, production node_modules, package.json`,
+    );
     const mods = (modules ?? '').trim().split('\n');
     t.ok(mods.includes('commander') && mods.includes('yaml'), `${image}: production dependencies present`);
     t.notOk(mods.includes('typescript') || mods.includes('tap'), `${image}: no dev dependencies`);
@@ -396,8 +487,11 @@ t.test('images: multi-stage output only, user node, exec-form entry points, noth
   }
   const owner = await docker('run', '--rm', '--entrypoint', 'stat', SERVER_IMAGE, '-c', '%U', '/var/lib/lottery');
   t.equal(owner.trim(), 'node', 'the bets directory belongs to node');
-  const ignore = readFileSync(join(repo, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
-  for (const entry of ['node_modules', 'dist', '.git', '.data']) t.ok(ignore.includes(entry), `.dockerignore keeps ${entry} out of the context`);
+  const ignore = readFileSync(join(repo, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim());
+  for (const entry of ['node_modules', 'dist', '.git', '.data'])
+    t.ok(ignore.includes(entry), `.dockerignore keeps ${entry} out of the context`);
 });
 
 t.test('validate-echo-server.sh against stand-in servers (busybox nc)', async (t) => {
@@ -441,14 +535,22 @@ t.test('validate-echo-server.sh against stand-in servers (busybox nc)', async (t
 t.test('0 agencies: the server alone starts, answers the echo check, stops with exit code 0', async (t) => {
   const co = await checkout(t, 'zero', 0, () => {});
   await co.mustCompose('up', '-d');
-  t.same(Object.keys((JSON.parse(await co.mustCompose('config', '--format', 'json')) as { services: object }).services), ['server'], 'only the server');
+  t.same(
+    Object.keys((JSON.parse(await co.mustCompose('config', '--format', 'json')) as { services: object }).services),
+    ['server'],
+    'only the server',
+  );
   // Wait for the server to say it is configured (it listens right after).
   let ev: Event[] = [];
   for (let i = 0; i < 100 && !ev.some((e) => e.action === 'config'); i++) {
     await new Promise((r) => setTimeout(r, 200));
     ev = events(await co.logs());
   }
-  t.match(ev.find((e) => e.action === 'config')?.fields, { port: '12345', listen_backlog: '5', logging_level: 'INFO' }, 'server config line');
+  t.match(
+    ev.find((e) => e.action === 'config')?.fields,
+    { port: '12345', listen_backlog: '5', logging_level: 'INFO' },
+    'server config line',
+  );
   await new Promise((r) => setTimeout(r, 500));
   for (const shell of ['sh', 'bash']) {
     const r = await exec(shell, [join(co.dir, 'validate-echo-server.sh')], { cwd: co.dir, timeoutMs: 30_000 });
@@ -457,9 +559,16 @@ t.test('0 agencies: the server alone starts, answers the echo check, stops with 
   const stop = await co.compose('stop', '-t', String(STOP_GRACE_S));
   const lines = await co.logs();
   const after = events(lines);
-  t.ok(after.some((e) => e.action === 'receive_message' && e.result === 'success' && e.fields['msg'] === 'Hello server'),
-    'server logs receive_message with the text', { log: dump(lines) });
-  t.same(after.filter((e) => e.result === 'fail').map((e) => e.text), [], 'no line says result: fail');
+  t.ok(
+    after.some((e) => e.action === 'receive_message' && e.result === 'success' && e.fields['msg'] === 'Hello server'),
+    'server logs receive_message with the text',
+    { log: dump(lines) },
+  );
+  t.same(
+    after.filter((e) => e.result === 'fail').map((e) => e.text),
+    [],
+    'no line says result: fail',
+  );
   const state = await containerState('server');
   t.equal(state.exitCode, 0, 'server exits 0 on docker compose stop');
   t.ok(stop.ms < STOP_GRACE_S * 1000, `stop took ${stop.ms} ms, inside the grace period`);
@@ -475,7 +584,7 @@ t.test('3 agencies, generated data with 2, 1 and 0 winners', async (t) => {
   t.equal(await storedBets(), total, 'bets.csv on the volume holds every bet');
 });
 
-t.test('the reference dataset (../shared/data) in a checkout\'s .data/: 2, 3, 3, 2, 0 winners', async (t) => {
+t.test("the reference dataset (../shared/data) in a checkout's .data/: 2, 3, 3, 2, 0 winners", async (t) => {
   if (!existsSync(join(referenceData, 'agency-1.csv'))) {
     t.fail(`reference data not found in ${referenceData}`);
     return;
@@ -505,45 +614,55 @@ t.test('a lottery lives as long as its server container: `down` then `up` with n
   const again = recoveries(second.events)[0]?.fields;
   t.match(again, { state: 'new', bets: '0' }, 'after down and up, the central starts a new lottery from the new files');
   t.not(again?.['lottery'], lottery, 'with a new lottery id');
-  t.equal(await storedBets(), 500, 'bets.csv holds the new lottery\'s bets only');
+  t.equal(await storedBets(), 500, "bets.csv holds the new lottery's bets only");
   t.not(await lotteryVolume(), volume, 'on a volume of its own');
 });
 
-t.test('a server container that crashes mid-run restarts and recovers; one killed after the draw recovers without drawing again', async (t) => {
-  const bets = 20_000;
-  const co = await checkout(t, 'crash', 3, (dir) => generateData(dir, 3, bets, [1, 2, 1], 31));
-  await co.mustCompose('up', '-d');
-  const before = await waitForBets(co, 5_000);
-  t.ok(before >= 5_000 && before < 3 * bets, `the agencies are streaming (${before} bets in)`);
-  // A crash, not a stop: SIGKILL from outside, so the restart policy applies.
-  const pid = (await docker('container', 'inspect', '--format', '{{.State.Pid}}', 'server')).trim();
-  await must('kill', ['-9', pid]);
-  const waited = await exec('docker', ['wait', ...co.clients()], { timeoutMs: 600_000 });
-  t.same(waited.stdout.trim().split('\n'), ['0', '0', '0'], 'every agency finishes on its own, exit 0');
-  let ev = events(await co.logs());
-  const runs = recoveries(ev);
-  t.equal(runs.length, 2, 'the server ran twice (restarted by its restart policy)', { runs: runs.map((e) => e.text) });
-  t.equal(runs[1]?.fields['state'], 'recovered', 'the second run recovered the lottery');
-  t.equal(runs[1]?.fields['lottery'], runs[0]?.fields['lottery'], '... the same one');
-  t.equal(ev.filter((e) => e.action === 'sorteo').length, 1, 'one sorteo');
-  const winners = co.clients().map((c) => ev.find((e) => e.service === c && e.action === 'consulta_ganadores')?.fields['cant_ganadores']);
-  t.same(winners, ['1', '2', '1'], 'every agency got its winners');
+t.test(
+  'a server container that crashes mid-run restarts and recovers; one killed after the draw recovers without drawing again',
+  async (t) => {
+    const bets = 20_000;
+    const co = await checkout(t, 'crash', 3, (dir) => generateData(dir, 3, bets, [1, 2, 1], 31));
+    await co.mustCompose('up', '-d');
+    const before = await waitForBets(co, 5_000);
+    t.ok(before >= 5_000 && before < 3 * bets, `the agencies are streaming (${before} bets in)`);
+    // A crash, not a stop: SIGKILL from outside, so the restart policy applies.
+    const pid = (await docker('container', 'inspect', '--format', '{{.State.Pid}}', 'server')).trim();
+    await must('kill', ['-9', pid]);
+    const waited = await exec('docker', ['wait', ...co.clients()], { timeoutMs: 600_000 });
+    t.same(waited.stdout.trim().split('\n'), ['0', '0', '0'], 'every agency finishes on its own, exit 0');
+    let ev = events(await co.logs());
+    const runs = recoveries(ev);
+    t.equal(runs.length, 2, 'the server ran twice (restarted by its restart policy)', { runs: runs.map((e) => e.text) });
+    t.equal(runs[1]?.fields['state'], 'recovered', 'the second run recovered the lottery');
+    t.equal(runs[1]?.fields['lottery'], runs[0]?.fields['lottery'], '... the same one');
+    t.equal(ev.filter((e) => e.action === 'sorteo').length, 1, 'one sorteo');
+    const winners = co.clients().map((c) => ev.find((e) => e.service === c && e.action === 'consulta_ganadores')?.fields['cant_ganadores']);
+    t.same(winners, ['1', '2', '1'], 'every agency got its winners');
 
-  // Killed by hand after the draw, then started again: the same lottery, the same draw.
-  await docker('kill', 'server');
-  await docker('start', 'server');
-  await co.mustCompose('up', '-d', '--no-recreate', 'client2');
-  const rerun = await exec('docker', ['wait', 'client2'], { timeoutMs: 120_000 });
-  t.equal(rerun.stdout.trim(), '0', 'agency 2, run again, exits 0');
-  ev = events(await co.logs());
-  const third = recoveries(ev)[2]?.fields;
-  t.match(third, { state: 'recovered', lottery: runs[0]?.fields['lottery'] }, 'the killed server recovered the lottery');
-  t.equal(ev.filter((e) => e.action === 'sorteo').length, 1, 'still one sorteo: the draw is reused, not run again');
-  t.ok(ev.some((e) => e.service === 'server' && e.action === 'draw_reused'), 'the server says it reused the draw');
-  t.same(ev.filter((e) => e.service === 'client2' && e.action === 'consulta_ganadores').map((e) => e.fields['cant_ganadores']), ['2', '2'], 'agency 2 gets the same 2 winners again');
-  await co.compose('stop', '-t', String(STOP_GRACE_S));
-  t.equal(await storedBets(), 3 * bets, 'bets.csv holds every bet once');
-});
+    // Killed by hand after the draw, then started again: the same lottery, the same draw.
+    await docker('kill', 'server');
+    await docker('start', 'server');
+    await co.mustCompose('up', '-d', '--no-recreate', 'client2');
+    const rerun = await exec('docker', ['wait', 'client2'], { timeoutMs: 120_000 });
+    t.equal(rerun.stdout.trim(), '0', 'agency 2, run again, exits 0');
+    ev = events(await co.logs());
+    const third = recoveries(ev)[2]?.fields;
+    t.match(third, { state: 'recovered', lottery: runs[0]?.fields['lottery'] }, 'the killed server recovered the lottery');
+    t.equal(ev.filter((e) => e.action === 'sorteo').length, 1, 'still one sorteo: the draw is reused, not run again');
+    t.ok(
+      ev.some((e) => e.service === 'server' && e.action === 'draw_reused'),
+      'the server says it reused the draw',
+    );
+    t.same(
+      ev.filter((e) => e.service === 'client2' && e.action === 'consulta_ganadores').map((e) => e.fields['cant_ganadores']),
+      ['2', '2'],
+      'agency 2 gets the same 2 winners again',
+    );
+    await co.compose('stop', '-t', String(STOP_GRACE_S));
+    t.equal(await storedBets(), 3 * bets, 'bets.csv holds every bet once');
+  },
+);
 
 t.test('three centrals on PostgreSQL (--centrals 3), one killed mid-run and not restarted: every bet once, one draw', async (t) => {
   const bets = 8_000;
@@ -554,13 +673,26 @@ t.test('three centrals on PostgreSQL (--centrals 3), one killed mid-run and not 
   t.ok(before >= 5_000 && before < 5 * bets, `the agencies are streaming (${before} bets in)`);
   await docker('kill', 'server2'); // by hand: the restart policy leaves it down
   const waited = await exec('docker', ['wait', ...co.clients()], { timeoutMs: 600_000 });
-  t.same(waited.stdout.trim().split('\n'), ['0', '0', '0', '0', '0'], 'every agency finishes, exit 0, moving to another central where needed');
+  t.same(
+    waited.stdout.trim().split('\n'),
+    ['0', '0', '0', '0', '0'],
+    'every agency finishes, exit 0, moving to another central where needed',
+  );
   const ev = events(await co.logs());
   t.equal(ev.filter((e) => e.action === 'sorteo').length, 1, 'one sorteo across the three centrals');
   const winners = co.clients().map((c) => ev.find((e) => e.service === c && e.action === 'consulta_ganadores')?.fields['cant_ganadores']);
   t.same(winners, ['1', '2', '0', '1', '3'], 'every agency got its own winners');
-  const counts = await must('docker', ['exec', 'postgres', 'psql', '-U', 'lottery', 'lottery', '-At', '-c',
-    'SELECT count(*), count(DISTINCT (agency, document, number, first_name, last_name, birthdate)) FROM bets']);
+  const counts = await must('docker', [
+    'exec',
+    'postgres',
+    'psql',
+    '-U',
+    'lottery',
+    'lottery',
+    '-At',
+    '-c',
+    'SELECT count(*), count(DISTINCT (agency, document, number, first_name, last_name, birthdate)) FROM bets',
+  ]);
   t.equal(counts.trim(), `${5 * bets}|${5 * bets}`, 'the bets table holds every bet, none twice');
   t.equal((await containerState('server2')).running, false, 'server2 stayed down');
   const stop = await co.compose('stop', '-t', String(STOP_GRACE_S));
@@ -572,24 +704,45 @@ t.test('config changes take effect without rebuilding the images', async (t) => 
   const bets = 95;
   const co = await checkout(t, 'config', 1, (dir) => generateData(dir, 1, bets, [1], 11));
   co.write('server/config.ini', '[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\nSERVER_LISTEN_BACKLOG = 7\nLOGGING_LEVEL = DEBUG\n');
-  co.write('client/config.yaml', [
-    'server:', '  address: "server:12345"',
-    'loop:', '  amount: 9', '  period: "150ms"',
-    'log:', '  level: "DEBUG"',
-    'batch:', '  maxAmount: 7', '',
-  ].join('\n'));
+  co.write(
+    'client/config.yaml',
+    [
+      'server:',
+      '  address: "server:12345"',
+      'loop:',
+      '  amount: 9',
+      '  period: "150ms"',
+      'log:',
+      '  level: "DEBUG"',
+      'batch:',
+      '  maxAmount: 7',
+      '',
+    ].join('\n'),
+  );
   const run = await runToCompletion(co);
   const log = dump(run.lines);
   const server = run.events.filter((e) => e.service === 'server');
-  t.match(server.find((e) => e.action === 'config')?.fields, { listen_backlog: '7', logging_level: 'DEBUG' }, 'server config line shows the edited config.ini', { log });
-  t.match(run.events.find((e) => e.service === 'client1' && e.action === 'config')?.fields,
-    { client_id: '1', loop_amount: '9', loop_period: '150ms', log_level: 'DEBUG' }, 'client config line shows the edited config.yaml');
+  t.match(
+    server.find((e) => e.action === 'config')?.fields,
+    { listen_backlog: '7', logging_level: 'DEBUG' },
+    'server config line shows the edited config.ini',
+    { log },
+  );
+  t.match(
+    run.events.find((e) => e.service === 'client1' && e.action === 'config')?.fields,
+    { client_id: '1', loop_amount: '9', loop_period: '150ms', log_level: 'DEBUG' },
+    'client config line shows the edited config.yaml',
+  );
   const sizes = server.filter((e) => e.action === 'apuesta_recibida').map((e) => Number(e.fields['cantidad']));
   t.same(sizes, [...Array<number>(13).fill(7), 4], 'batches of batch.maxAmount = 7 (95 = 13 x 7 + 4)');
   t.equal(run.events.find((e) => e.action === 'consulta_ganadores')?.fields['cant_ganadores'], '1', 'the winner is found');
   t.equal(run.clientExit['client1'], 0, 'client exit 0');
   t.equal(run.serverExit, 0, 'server exit 0');
-  t.same(run.events.filter((e) => e.result === 'fail').map((e) => e.text), [], 'no line says result: fail');
+  t.same(
+    run.events.filter((e) => e.result === 'fail').map((e) => e.text),
+    [],
+    'no line says result: fail',
+  );
   t.equal((await docker('image', 'inspect', '--format', '{{.Id}}', SERVER_IMAGE)).trim(), images['server'], 'server image not rebuilt');
   t.equal((await docker('image', 'inspect', '--format', '{{.Id}}', CLIENT_IMAGE)).trim(), images['client'], 'client image not rebuilt');
 });
@@ -607,7 +760,9 @@ async function stopMidRun(t: Tap, phase: 'sending' | 'waiting'): Promise<void> {
   let received = 0;
   for (let i = 0; i < 600 && received < wanted; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    received = events(await co.logs()).filter((e) => e.action === 'apuesta_recibida').reduce((sum, e) => sum + Number(e.fields['cantidad']), 0);
+    received = events(await co.logs())
+      .filter((e) => e.action === 'apuesta_recibida')
+      .reduce((sum, e) => sum + Number(e.fields['cantidad']), 0);
   }
   if (phase === 'sending') {
     t.ok(received > 0 && received < 2 * bets, `stopped mid-stream (${received} of ${2 * bets} bets in)`);
@@ -625,21 +780,33 @@ async function stopMidRun(t: Tap, phase: 'sending' | 'waiting'): Promise<void> {
   t.equal(stop.code, 0, 'docker compose stop succeeds');
   const took = await stoppedAfterMs(names, stopAt);
   t.comment(`stopped after (ms): ${JSON.stringify(took)}`);
-  t.ok(stop.ms < STOP_GRACE_S * 1000, `stop took ${stop.ms} ms, inside the ${STOP_GRACE_S} s grace period (no SIGKILL)`, { stoppedAfterMs: took });
+  t.ok(stop.ms < STOP_GRACE_S * 1000, `stop took ${stop.ms} ms, inside the ${STOP_GRACE_S} s grace period (no SIGKILL)`, {
+    stoppedAfterMs: took,
+  });
   const lines = await co.logs();
   for (const name of names) {
     const state = await containerState(name);
-    t.equal(state.exitCode, 0, `${name}: exit code 0`, { log: dump(lines.filter((l) => l.service === name), 20) });
+    t.equal(state.exitCode, 0, `${name}: exit code 0`, {
+      log: dump(
+        lines.filter((l) => l.service === name),
+        20,
+      ),
+    });
   }
   const ev = events(lines);
-  t.notOk(ev.some((e) => e.action === 'sorteo'), 'no draw happened (agency 3 never came)');
+  t.notOk(
+    ev.some((e) => e.action === 'sorteo'),
+    'no draw happened (agency 3 never came)',
+  );
   const fails = ev.filter((e) => e.result === 'fail').map((e) => `${e.service} | ${e.text}`);
   t.same(fails, [], 'a requested stop is not a failure: no result: fail');
   if (fails.length > 0) t.comment(`log after the stop:\n${dump(lines.filter((l) => !l.text.includes('apuesta_recibida')).slice(-40))}`);
 }
 
 t.test('docker compose stop while agencies send: every container exits 0 inside the grace period', (t) => stopMidRun(t, 'sending'));
-t.test('docker compose stop while agencies wait for the draw: every container exits 0 inside the grace period', (t) => stopMidRun(t, 'waiting'));
+t.test('docker compose stop while agencies wait for the draw: every container exits 0 inside the grace period', (t) =>
+  stopMidRun(t, 'waiting'),
+);
 
 // Last, because `up --build` re-tags the images from the committed tree.
 t.test('a fresh clone: `docker compose up --build` with compose.yaml and the .data/ samples', async (t) => {
@@ -661,7 +828,11 @@ t.test('a fresh clone: `docker compose up --build` with compose.yaml and the .da
     const file = join(dir, '.data', `agency-${i}.csv`);
     t.ok(existsSync(file), `.data/agency-${i}.csv is tracked in git`);
     if (!existsSync(file)) return;
-    expected.push(readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim().split(',').at(-1) === '7574').length);
+    expected.push(
+      readFileSync(file, 'utf8')
+        .split(/\r?\n/)
+        .filter((l) => l.trim().split(',').at(-1) === '7574').length,
+    );
   }
   const total = [1, 2, 3, 4, 5].reduce((sum, i) => sum + countLines(join(dir, '.data', `agency-${i}.csv`)), 0);
   const up = await co.compose('up', '--build', '-d');

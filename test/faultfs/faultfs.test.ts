@@ -97,9 +97,17 @@ if (reason !== null) {
     fdatasyncSync(fd);
     writeAll(fd, 'lost-by-eio\n');
     await fs.failSyncs(1);
-    t.equal(errorCode(() => fdatasyncSync(fd)), 'EIO', 'fdatasync fails with EIO');
+    t.equal(
+      errorCode(() => fdatasyncSync(fd)),
+      'EIO',
+      'fdatasync fails with EIO',
+    );
     t.equal(read(fs, 'bets.csv'), 'synced-before\nlost-by-eio\n', 'the data is still readable (the page cache keeps it)');
-    t.equal(errorCode(() => fdatasyncSync(fd)), null, 'a second fdatasync succeeds…');
+    t.equal(
+      errorCode(() => fdatasyncSync(fd)),
+      null,
+      'a second fdatasync succeeds…',
+    );
     t.same((await fs.status()).files['/bets.csv'], { size: 26, durable: 26, dirty: false }, '…and reports nothing left to write');
     writeAll(fd, 'after\n');
     fdatasyncSync(fd);
@@ -121,9 +129,21 @@ if (reason !== null) {
     writeAll(other, 'index');
     writeAll(bets, 'bets');
     await fs.failSyncs(1, 'bets.csv');
-    t.equal(errorCode(() => fdatasyncSync(other)), null, 'a file whose path does not end with the suffix syncs');
-    t.equal(errorCode(() => fsyncSync(bets)), 'EIO', 'the matching file fails (fsync as well as fdatasync)');
-    t.equal(errorCode(() => fsyncSync(bets)), null, 'the count is used up');
+    t.equal(
+      errorCode(() => fdatasyncSync(other)),
+      null,
+      'a file whose path does not end with the suffix syncs',
+    );
+    t.equal(
+      errorCode(() => fsyncSync(bets)),
+      'EIO',
+      'the matching file fails (fsync as well as fdatasync)',
+    );
+    t.equal(
+      errorCode(() => fsyncSync(bets)),
+      null,
+      'the count is used up',
+    );
     closeSync(other);
     closeSync(bets);
     await fs.powerCut();
@@ -132,9 +152,16 @@ if (reason !== null) {
 
     await fs.failSyncs(3, '/data/bets.csv');
     const again = openSync(fs.path('data', 'bets.csv'), 'r+');
-    t.equal(errorCode(() => fdatasyncSync(again)), 'EIO');
+    t.equal(
+      errorCode(() => fdatasyncSync(again)),
+      'EIO',
+    );
     await fs.failSyncs(0);
-    t.equal(errorCode(() => fdatasyncSync(again)), null, 'fail-syncs 0 disarms');
+    t.equal(
+      errorCode(() => fdatasyncSync(again)),
+      null,
+      'fail-syncs 0 disarms',
+    );
     closeSync(again);
   });
 
@@ -150,8 +177,16 @@ if (reason !== null) {
     writeAll(fd, Buffer.alloc(40_000, 'a'));
     t.equal(statfsSync(fs.root).bavail, Math.floor((65_536 - 40_000) / 4096), 'free space shrinks as files grow');
     t.equal(writeSync(fd, Buffer.alloc(40_000, 'b')), 65_536 - 40_000, 'a write larger than the free space is short');
-    t.equal(errorCode(() => writeSync(fd, Buffer.from('c'))), 'ENOSPC', 'the next one fails with ENOSPC');
-    t.equal(errorCode(() => ftruncateSync(fd, 70_000)), 'ENOSPC', 'growing by truncate past capacity fails too');
+    t.equal(
+      errorCode(() => writeSync(fd, Buffer.from('c'))),
+      'ENOSPC',
+      'the next one fails with ENOSPC',
+    );
+    t.equal(
+      errorCode(() => ftruncateSync(fd, 70_000)),
+      'ENOSPC',
+      'growing by truncate past capacity fails too',
+    );
     t.equal(writeSync(fd, Buffer.from('OVER'), 0, 4, 0), 4, 'overwriting in place needs no room');
     t.equal(fstatSync(fd).size, 65_536);
     closeSync(fd);
@@ -174,7 +209,11 @@ if (reason !== null) {
     writeAll(fd, 'whole\n');
     await fs.failWrites(1, 'torn.csv');
     const buf = Buffer.from('0123456789'.repeat(100));
-    t.equal(errorCode(() => writeSync(fd, buf)), 'EIO', 'writeSync throws EIO');
+    t.equal(
+      errorCode(() => writeSync(fd, buf)),
+      'EIO',
+      'writeSync throws EIO',
+    );
     t.equal(fstatSync(fd).size, 6 + 500, 'the file has grown by half the buffer');
     t.equal(read(fs, 'torn.csv'), 'whole\n' + buf.toString('latin1', 0, 500));
     writeAll(fd, 'next\n');

@@ -265,7 +265,10 @@ export class FaultFs {
         if (error) rejectCommand(error);
         else resolveCommand(answer!);
       };
-      const timer = setTimeout(() => settle(new Error(`faultfs: no answer to "${line}" within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => settle(new Error(`faultfs: no answer to "${line}" within ${COMMAND_TIMEOUT_MS} ms`)),
+        COMMAND_TIMEOUT_MS,
+      );
       socket.setEncoding('utf8');
       socket.on('connect', () => socket.write(`${line}\n`));
       socket.on('data', (text: string) => {

@@ -17,7 +17,11 @@ export const PG_BIN = process.env['LOTTERY_PG_BIN'] ?? debianPgBin();
 
 function debianPgBin(): string {
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   return join(root, versions[0] ?? '15', 'bin');
 }
 export const PG_INSTALL = 'apt-get install -y postgresql';
@@ -31,8 +35,10 @@ export function postgresUnavailable(): string | null {
 }
 
 function probe(): string | null {
-  if (!existsSync(join(PG_BIN, 'initdb')) || !existsSync(join(PG_BIN, 'pg_ctl'))) return `no PostgreSQL server binaries in ${PG_BIN} (${PG_INSTALL})`;
-  if (userInfo().uid === 0 && spawnSync('id', ['postgres']).status !== 0) return 'running as root, and there is no postgres user to run the server as (useradd -m postgres)';
+  if (!existsSync(join(PG_BIN, 'initdb')) || !existsSync(join(PG_BIN, 'pg_ctl')))
+    return `no PostgreSQL server binaries in ${PG_BIN} (${PG_INSTALL})`;
+  if (userInfo().uid === 0 && spawnSync('id', ['postgres']).status !== 0)
+    return 'running as root, and there is no postgres user to run the server as (useradd -m postgres)';
   return null;
 }
 
@@ -79,14 +85,33 @@ export class Postgres {
 
   /** Runs SQL with psql; returns its unaligned, tuples-only output. */
   psql(sql: string): string {
-    return this.#run('psql', ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres', '-d', 'lottery', '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql]);
+    return this.#run('psql', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(this.port),
+      '-U',
+      'postgres',
+      '-d',
+      'lottery',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-At',
+      '-c',
+      sql,
+    ]);
   }
 
   #run(program: string, args: readonly string[], tolerate = false): string {
     const path = join(PG_BIN, program);
-    const command = userInfo().uid === 0 ? ['runuser', ['-u', 'postgres', '--', path, ...args]] as const : [path, args] as const;
+    const command = userInfo().uid === 0 ? (['runuser', ['-u', 'postgres', '--', path, ...args]] as const) : ([path, args] as const);
     try {
-      return execFileSync(command[0], [...command[1]], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir, maxBuffer: 1 << 30 });
+      return execFileSync(command[0], [...command[1]], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: this.dir,
+        maxBuffer: 1 << 30,
+      });
     } catch (error) {
       if (tolerate) return '';
       const e = error as { stderr?: string; stdout?: string };

@@ -164,7 +164,13 @@ export function workDir(t: Test, name?: string): string {
 }
 
 /** Spawns `node <script> ...args`, killed at teardown. */
-export function spawnNode(t: Test, name: string, script: string, args: readonly string[], opts: { cwd?: string; env?: Readonly<Record<string, string | undefined>> } = {}): Proc {
+export function spawnNode(
+  t: Test,
+  name: string,
+  script: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: Readonly<Record<string, string | undefined>> } = {},
+): Proc {
   const proc = new Proc(name, [script, ...args], { cwd: opts.cwd ?? REPO_ROOT, env: cleanEnv(opts.env) });
   let list = procsOf.get(t);
   if (!list) procsOf.set(t, (list = []));
@@ -229,10 +235,17 @@ export async function startServer(t: Test, opts: ServerOptions = {}): Promise<Se
   const dir = opts.dir ?? workDir(t, `server-${++serial}`);
   const betsFile = opts.betsFile ?? join(dir, 'bets.csv');
   const args = [
-    '--host', '127.0.0.1',
-    '--port', String(opts.port ?? 0),
-    ...(opts.agencyIds !== undefined ? ['--agency-ids', opts.agencyIds] : opts.agencies === null ? [] : ['--agencies', String(opts.agencies ?? 5)]),
-    '--bets-file', betsFile,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(opts.port ?? 0),
+    ...(opts.agencyIds !== undefined
+      ? ['--agency-ids', opts.agencyIds]
+      : opts.agencies === null
+        ? []
+        : ['--agencies', String(opts.agencies ?? 5)]),
+    '--bets-file',
+    betsFile,
     ...(opts.config ? ['--config', opts.config] : []),
     ...(opts.args ?? []),
   ];
@@ -338,10 +351,14 @@ export interface GenerateOptions {
 export async function generateData(t: Test, dir: string, opts: GenerateOptions): Promise<string[]> {
   if (!existsSync(GENERATOR_MAIN)) throw new Error(`${GENERATOR_MAIN} is missing: run npm run build`);
   const args = [
-    '--out', dir,
-    '--agencies', String(opts.agencies),
-    '--bets', typeof opts.bets === 'number' ? String(opts.bets) : opts.bets.join(','),
-    '--seed', String(opts.seed ?? 1),
+    '--out',
+    dir,
+    '--agencies',
+    String(opts.agencies),
+    '--bets',
+    typeof opts.bets === 'number' ? String(opts.bets) : opts.bets.join(','),
+    '--seed',
+    String(opts.seed ?? 1),
     ...(opts.winners ? ['--winners', opts.winners.join(',')] : []),
     ...(opts.crlf ? ['--crlf'] : []),
   ];
@@ -442,13 +459,20 @@ export function multisetDiff(expected: readonly BetKey[], actual: readonly BetKe
 export function assertWellFormed(t: Test, stored: StoredBets, what = 'bets.csv'): void {
   t.ok(stored.endsWithNewline, `${what} ends with a newline (no torn line)`);
   t.equal(stored.lineCount, stored.keys.length, `${what}: one record per line`);
-  t.same(stored.malformed.slice(0, 10), [], `${what}: every line is agency,first,last,document,birthdate,number (${stored.malformed.length} bad)`);
+  t.same(
+    stored.malformed.slice(0, 10),
+    [],
+    `${what}: every line is agency,first,last,document,birthdate,number (${stored.malformed.length} bad)`,
+  );
 }
 
 /** Asserts `actual` holds exactly `expected` as multisets (no loss, no duplicate). */
 export function assertSameBets(t: Test, actual: readonly BetKey[], expected: readonly BetKey[], what: string): void {
   const { missing, extra } = multisetDiff(expected, actual);
   t.equal(actual.length, expected.length, `${what}: ${expected.length} bets`);
-  t.same({ missing: missing.slice(0, 10), extra: extra.slice(0, 10), missingCount: missing.length, extraCount: extra.length },
-    { missing: [], extra: [], missingCount: 0, extraCount: 0 }, `${what}: same multiset of bets`);
+  t.same(
+    { missing: missing.slice(0, 10), extra: extra.slice(0, 10), missingCount: missing.length, extraCount: extra.length },
+    { missing: [], extra: [], missingCount: 0, extraCount: 0 },
+    `${what}: same multiset of bets`,
+  );
 }

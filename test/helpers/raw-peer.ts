@@ -162,12 +162,7 @@ export class RawPeer {
 
   /** The next frame not yet taken; rejects on timeout or if the connection ends first. */
   nextFrame(timeoutMs = 15_000): Promise<ReceivedFrame> {
-    return this.#wait(
-      () => (this.#taken < this.#frames.length ? this.#frames[this.#taken++] : undefined),
-      'a frame',
-      timeoutMs,
-      true,
-    );
+    return this.#wait(() => (this.#taken < this.#frames.length ? this.#frames[this.#taken++] : undefined), 'a frame', timeoutMs, true);
   }
 
   /** The next frame, decoded as a server message. */
@@ -177,10 +172,15 @@ export class RawPeer {
 
   /** Resolves once at least `n` bytes have arrived in total. */
   waitBytes(n: number, timeoutMs = 15_000): Promise<Buffer> {
-    return this.#wait(() => {
-      const all = this.received();
-      return all.length >= n ? all : undefined;
-    }, `${n} bytes`, timeoutMs, true);
+    return this.#wait(
+      () => {
+        const all = this.received();
+        return all.length >= n ? all : undefined;
+      },
+      `${n} bytes`,
+      timeoutMs,
+      true,
+    );
   }
 
   /** Resolves when the connection has closed; rejects if it stays open longer than `timeoutMs`. */

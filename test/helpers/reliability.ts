@@ -55,7 +55,9 @@ export const SOAK = process.env['LOTTERY_SOAK'] === '1';
 export function chooseSeed(t: Test, what: string): number {
   const given = process.env['LOTTERY_SEED'];
   const seed = given !== undefined && given.trim() !== '' ? Number(given) >>> 0 : randomInt(1, 2 ** 31);
-  t.comment(`${what}: seed ${seed}${given ? ' (from LOTTERY_SEED)' : ''}; replay with LOTTERY_SEED=${seed}${SOAK ? ' LOTTERY_SOAK=1' : ''}`);
+  t.comment(
+    `${what}: seed ${seed}${given ? ' (from LOTTERY_SEED)' : ''}; replay with LOTTERY_SEED=${seed}${SOAK ? ' LOTTERY_SOAK=1' : ''}`,
+  );
   return seed;
 }
 
@@ -135,7 +137,13 @@ export async function loadDataset(
     description = `reference dataset ${REFERENCE_DATA}`;
   } else {
     if (opts.preferReference) t.comment(`reference dataset absent at ${REFERENCE_DATA}: using generated data of similar size instead`);
-    files = await generateData(t, workDir(t, 'data'), { agencies: opts.bets.length, bets: opts.bets, winners: opts.winners, seed: opts.seed, crlf: true });
+    files = await generateData(t, workDir(t, 'data'), {
+      agencies: opts.bets.length,
+      bets: opts.bets,
+      winners: opts.winners,
+      seed: opts.seed,
+      crlf: true,
+    });
     winners = [...opts.winners];
     description = `generated data (${opts.bets.join(',')} bets, seed ${opts.seed})`;
   }
@@ -405,7 +413,13 @@ export function threadsOf(pid: number): number | null {
 // a protocol driver over RawPeer (encoders from protocol/, which have their own tests)
 
 export function helloFrame(agency: number, nonce: Buffer, opts: { version?: number; singleBet?: boolean } = {}): Buffer {
-  return encodeHello({ type: MessageType.Hello, version: opts.version ?? PROTOCOL_VERSION, agency, singleBet: opts.singleBet ?? false, nonce });
+  return encodeHello({
+    type: MessageType.Hello,
+    version: opts.version ?? PROTOCOL_VERSION,
+    agency,
+    singleBet: opts.singleBet ?? false,
+    nonce,
+  });
 }
 
 /** A BetBatch; `position` is the agency file's record of its last bet (every row a bet: the bets sent so far). */
@@ -438,7 +452,11 @@ export async function openSession(peer: RawPeer, agency: number, opts: { secret?
 }
 
 /** Retries a Hello while the agency is still held by a closing connection (ERR_AGENCY_BUSY). */
-export async function welcomeWithRetry(port: number, agency: number, opts: { secret?: string; tries?: number } = {}): Promise<{ peer: RawPeer; welcome: Welcome }> {
+export async function welcomeWithRetry(
+  port: number,
+  agency: number,
+  opts: { secret?: string; tries?: number } = {},
+): Promise<{ peer: RawPeer; welcome: Welcome }> {
   let last: ServerMessage | undefined;
   for (let i = 0; i < (opts.tries ?? 100); i++) {
     const peer = await RawPeer.connect(port);
@@ -456,7 +474,12 @@ export async function welcomeWithRetry(port: number, agency: number, opts: { sec
  * row a bet), in batches of `size`, all at once (pipelined, seq from 0), then
  * reads one BatchAck per batch; resolves with the agency's stored total.
  */
-export async function streamBets(peer: RawPeer, bets: readonly Bet[], size: number, welcome: { stored: number; settled: number }): Promise<number> {
+export async function streamBets(
+  peer: RawPeer,
+  bets: readonly Bet[],
+  size: number,
+  welcome: { stored: number; settled: number },
+): Promise<number> {
   let seq = 0;
   let total = welcome.stored;
   const outstanding: number[] = [];
@@ -467,7 +490,8 @@ export async function streamBets(peer: RawPeer, bets: readonly Bet[], size: numb
   }
   for (let i = 0; i < outstanding.length; i++) {
     const reply = await peer.next();
-    if (reply.type !== MessageType.BatchAck || reply.seq !== i) throw new Error(`batch ${i}: expected BatchAck, got ${JSON.stringify(reply)}`);
+    if (reply.type !== MessageType.BatchAck || reply.seq !== i)
+      throw new Error(`batch ${i}: expected BatchAck, got ${JSON.stringify(reply)}`);
     total = reply.stored;
   }
   return total;
@@ -487,13 +511,7 @@ function sameOrder(a: readonly string[], b: readonly string[]): boolean {
  * each agency's in file order, nothing else; every agency exited 0 with its
  * winners; `sorteo` was logged exactly once across every run of the central.
  */
-export function assertExactEnd(
-  t: Test,
-  data: Dataset,
-  betsFile: string,
-  finals: readonly ClientRun[],
-  centralRuns: readonly Proc[],
-): void {
+export function assertExactEnd(t: Test, data: Dataset, betsFile: string, finals: readonly ClientRun[], centralRuns: readonly Proc[]): void {
   finals.forEach((run, i) => {
     t.equal(run.code, 0, `agency ${i + 1} exits 0`, { stdout: run.stdout.slice(-3000), stderr: run.stderr.slice(-2000) });
     t.equal(winnersOf(run), data.winners[i], `agency ${i + 1} gets ${data.winners[i]} winners`);

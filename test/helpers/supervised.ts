@@ -8,7 +8,17 @@
  * something before it comes back (a power cut, say).
  */
 import type { Test } from 'tap';
-import { delay, finishClient, ServerStartError, startClient, startServer, type ClientRun, type Exit, type Proc, type ServerHandle } from './processes.js';
+import {
+  delay,
+  finishClient,
+  ServerStartError,
+  startClient,
+  startServer,
+  type ClientRun,
+  type Exit,
+  type Proc,
+  type ServerHandle,
+} from './processes.js';
 import { dumpTails, type Dataset } from './reliability.js';
 
 export interface SupervisedOptions {
@@ -56,7 +66,14 @@ export async function superviseLottery(t: Test, opts: SupervisedOptions): Promis
   const start = async (env: Readonly<Record<string, string>>): Promise<ServerHandle> => {
     for (;;) {
       try {
-        const server = await startServer(t, { agencies: data.files.length, dir, betsFile, port, env: { ...opts.env, ...env }, name: `central-${centralRuns.length + 1}` });
+        const server = await startServer(t, {
+          agencies: data.files.length,
+          dir,
+          betsFile,
+          port,
+          env: { ...opts.env, ...env },
+          name: `central-${centralRuns.length + 1}`,
+        });
         centralRuns.push(server.process);
         port = server.port;
         return server;

@@ -58,29 +58,40 @@ t.test('invalid rows in the bets file', async (t) => {
   writeFileSync(
     file,
     '\uFEFF' + // a UTF-8 byte-order mark, as some editors write
-    [
-      'Ana,Gómez,30111222,1990-05-17,7574', // 1
-      'Luis,Pérez,30111223,1991-06-18,12', // 2
-      'Sin,Numero,30111224,1992-07-19', // 3: four fields
-      'Eva,Díaz,30111225,2023-02-30,99', // 4: no such date
-      'Juan,Ruiz,30111226,1993-08-20,10000', // 5: number too large
-      'Rosa,Paz,3011X227,1994-09-21,5', // 6: document with a letter
-      'Olga,Vera,30111228,1995-10-22,7574', // 7
-      '"Pérez, María",Gómez,30111229,1996-11-23,3', // 8: a quoted name holding a comma
-      '',
-    ].join('\r\n'),
+      [
+        'Ana,Gómez,30111222,1990-05-17,7574', // 1
+        'Luis,Pérez,30111223,1991-06-18,12', // 2
+        'Sin,Numero,30111224,1992-07-19', // 3: four fields
+        'Eva,Díaz,30111225,2023-02-30,99', // 4: no such date
+        'Juan,Ruiz,30111226,1993-08-20,10000', // 5: number too large
+        'Rosa,Paz,3011X227,1994-09-21,5', // 6: document with a letter
+        'Olga,Vera,30111228,1995-10-22,7574', // 7
+        '"Pérez, María",Gómez,30111229,1996-11-23,3', // 8: a quoted name holding a comma
+        '',
+      ].join('\r\n'),
   );
   const server = await startServer(t, { agencyIds: '4' });
   const run = await runClient(t, { id: 4, port: server.port, dataFile: file, batch: 2 });
   t.equal(run.code, 0, 'the run goes on and exits 0', { stdout: run.stdout, stderr: run.stderr });
   const invalid = findLogs(run.logs, 'invalid_bet', 'fail');
-  t.same(invalid.map((l) => l.fields['line']), ['3', '4', '5', '6'], 'each invalid row is reported with its line number');
-  t.ok(invalid.every((l) => (l.fields['reason'] ?? '').length > 0), 'each with a reason');
+  t.same(
+    invalid.map((l) => l.fields['line']),
+    ['3', '4', '5', '6'],
+    'each invalid row is reported with its line number',
+  );
+  t.ok(
+    invalid.every((l) => (l.fields['reason'] ?? '').length > 0),
+    'each with a reason',
+  );
   const summary = findLogs(run.logs, 'bets_summary', 'success')[0];
   t.match(summary?.fields, { sent: '4', rejected: '0', invalid_rows: '4' }, 'the summary says 4 sent, 0 rejected, 4 invalid rows');
   t.equal(winnersOf(run), 2, 'both winners among the valid rows are found');
   const stored = readStoredBets(server.betsFile).keys.map((k) => k.split('\u001f'));
-  t.same(stored.map((f) => f[3]), ['30111222', '30111223', '30111228', '30111229'], 'only the valid rows are stored');
+  t.same(
+    stored.map((f) => f[3]),
+    ['30111222', '30111223', '30111228', '30111229'],
+    'only the valid rows are stored',
+  );
   t.equal(stored[0]?.[1], 'Ana', 'the byte-order mark is not part of the first name');
   t.equal(stored[3]?.[1], 'Pérez, María', 'a quoted name with a comma is stored (and quoted) intact');
   assertLogShape(t, run.lines, 'client');
@@ -89,11 +100,21 @@ t.test('invalid rows in the bets file', async (t) => {
   const strictServer = await startServer(t, { agencyIds: '4' });
   const strict = await runClient(t, { id: 4, port: strictServer.port, dataFile: file, batch: 2, args: ['--strict'] });
   t.equal(strict.code, 1, '--strict exits 1');
-  t.same(findLogs(strict.logs, 'invalid_bet', 'fail').map((l) => l.fields['line']), ['3'], '--strict stops at the first invalid row (line 3)');
+  t.same(
+    findLogs(strict.logs, 'invalid_bet', 'fail').map((l) => l.fields['line']),
+    ['3'],
+    '--strict stops at the first invalid row (line 3)',
+  );
   t.equal(findLogs(strict.logs, 'consulta_ganadores').length, 0, 'no winners asked');
-  t.ok(strict.logs.some((l) => l.result === 'fail' && l.level === 'ERROR'), 'the failure is logged as an error');
+  t.ok(
+    strict.logs.some((l) => l.result === 'fail' && l.level === 'ERROR'),
+    'the failure is logged as an error',
+  );
   const strictStored = readStoredBets(strictServer.betsFile).keys;
-  t.ok(strictStored.every((k) => !k.includes('Olga')), 'nothing after the invalid row was sent');
+  t.ok(
+    strictStored.every((k) => !k.includes('Olga')),
+    'nothing after the invalid row was sent',
+  );
   assertLogShape(t, strict.lines, 'client --strict');
 
   for (const s of [server, strictServer]) {
@@ -143,7 +164,7 @@ t.test('an agency that is not on the roster is refused, stores nothing, and does
   t.equal(two.code, 0, 'agency 2 finishes');
   t.equal((await finishClient(one)).code, 0, 'agency 1 gets its answer');
   t.equal(findLogs(server.logs(), 'sorteo', 'success').length, 1, 'one draw, once both expected agencies finished');
-  t.equal(readStoredBets(server.betsFile).keys.length, 1, 'only agency 1\'s bet is stored');
+  t.equal(readStoredBets(server.betsFile).keys.length, 1, "only agency 1's bet is stored");
   t.equal(await server.stop(), 0, 'server exits 0');
   assertLogShape(t, server.lines(), 'server');
 });
@@ -155,9 +176,16 @@ t.test('a client whose batches the central refuses reports them and exits 1', as
   const file = join(dir, 'agency-3.csv');
   writeFileSync(file, Array.from({ length: 9 }, (_, i) => `Tarde,Pérez,4000000${i},1990-05-17,7574`).join('\n') + '\n');
   const central = await scriptedCentral(t, (m) => {
-    if (m.type === MessageType.Hello) return encodeWelcome({ type: MessageType.Welcome, stored: 0, settled: 0, finished: false, drawDone: false });
+    if (m.type === MessageType.Hello)
+      return encodeWelcome({ type: MessageType.Welcome, stored: 0, settled: 0, finished: false, drawDone: false });
     if (m.type === MessageType.BetBatch) {
-      return encodeBatchRejected({ type: MessageType.BatchRejected, seq: m.seq, code: ErrorCode.InvalidBet, betIndex: 0, reason: 'refused by the script' });
+      return encodeBatchRejected({
+        type: MessageType.BatchRejected,
+        seq: m.seq,
+        code: ErrorCode.InvalidBet,
+        betIndex: 0,
+        reason: 'refused by the script',
+      });
     }
     if (m.type === MessageType.WinnersRequest) return encodeWinners({ type: MessageType.Winners, last: true, documents: [] });
     return null;
@@ -165,9 +193,16 @@ t.test('a client whose batches the central refuses reports them and exits 1', as
   const run = await runClient(t, { id: 3, port: central.port, dataFile: file, batch: 4 });
   const rejected = findLogs(run.logs, 'batch_rejected', 'fail');
   t.equal(rejected.length, 3, 'each refused batch is reported (4 + 4 + 1 bets)');
-  t.ok(rejected.every((l) => l.fields['code'] === 'ERR_INVALID_BET'), 'with the code the central gave');
+  t.ok(
+    rejected.every((l) => l.fields['code'] === 'ERR_INVALID_BET'),
+    'with the code the central gave',
+  );
   t.match(findLogs(run.logs, 'bets_summary')[0]?.fields, { sent: '0', rejected: '9' }, 'the summary counts 9 rejected bets');
-  t.same(central.received.filter((m) => m.type === MessageType.Done).map((m) => m.type === MessageType.Done && m.total), [0], 'Done carries the 0 bets acknowledged');
+  t.same(
+    central.received.filter((m) => m.type === MessageType.Done).map((m) => m.type === MessageType.Done && m.total),
+    [0],
+    'Done carries the 0 bets acknowledged',
+  );
   // Contract: exit code 1 means a runtime failure, "rejected data" included.
   t.equal(run.code, 1, 'exits 1: its data was rejected', { stdout: run.stdout });
   assertLogShape(t, run.lines, 'client');

@@ -78,21 +78,28 @@ t.test(`${AGENCIES} agencies at once, batches of ${BATCH}`, async (t) => {
     const before = seen.get(agency) ?? 0;
     const after = before + (end - at);
     seen.set(agency, after);
-    if (before % BATCH !== 0 || (after % BATCH !== 0 && after !== BETS)) broken.push(`agency ${agency}: lines ${at + 1}..${end} hold its bets ${before + 1}..${after}`);
+    if (before % BATCH !== 0 || (after % BATCH !== 0 && after !== BETS))
+      broken.push(`agency ${agency}: lines ${at + 1}..${end} hold its bets ${before + 1}..${after}`);
     at = end;
   }
-  t.same(broken.slice(0, 10), [], 'no batch is split by another agency\'s lines');
+  t.same(broken.slice(0, 10), [], "no batch is split by another agency's lines");
 
   const logs = server.logs();
   t.equal(findLogs(logs, 'sorteo').length, 1, 'exactly one sorteo');
   const sorteo = logs.findIndex((l) => l.action === 'sorteo');
-  t.ok(logs.every((l, i) => l.action !== 'apuesta_recibida' || i < sorteo), 'every apuesta_recibida before sorteo');
+  t.ok(
+    logs.every((l, i) => l.action !== 'apuesta_recibida' || i < sorteo),
+    'every apuesta_recibida before sorteo',
+  );
   t.equal(findLogs(logs, 'apuesta_recibida', 'fail').length, 0, 'no batch rejected');
 
   // Each agency's own winners, document by document, asked again over the wire after the draw.
   await server.process.waitForCount((l) => l.action === 'worker_stopped', AGENCIES, 'worker_stopped for every agency');
   for (const agency of [1, 2, 3, 4, AGENCIES]) {
-    const expected = inputs[agency - 1].map((k) => k.split('\u001f')).filter((f) => f[5] === '7574').map((f) => f[3]);
+    const expected = inputs[agency - 1]
+      .map((k) => k.split('\u001f'))
+      .filter((f) => f[5] === '7574')
+      .map((f) => f[3]);
     t.same(await askWinners(t, server.port, agency), expected, `agency ${agency}: the central answers exactly its winning documents`);
   }
 
@@ -104,7 +111,9 @@ t.test('an agency with more winners than one page holds', async (t) => {
   // 9,000 winning documents of 8 digits take ~81 kB: more than one 64 KiB Winners page.
   const files = await generateData(t, workDir(t, 'data'), { agencies: 2, bets: [9000, 50], winners: [9000, 1], seed: 99 });
   const server = await startServer(t, { agencies: 2 });
-  const runs = await Promise.all(files.map((dataFile, i) => finishClient(startClient(t, { id: i + 1, port: server.port, dataFile, batch: 200 }))));
+  const runs = await Promise.all(
+    files.map((dataFile, i) => finishClient(startClient(t, { id: i + 1, port: server.port, dataFile, batch: 200 }))),
+  );
   t.equal(runs[0]?.code, 0, 'agency 1 exits 0', { stdout: runs[0]?.stdout });
   t.equal(winnersOf(runs[0]), 9000, 'agency 1 logs cant_ganadores 9000');
   t.equal(winnersOf(runs[1]), 1, 'agency 2 logs cant_ganadores 1');

@@ -95,7 +95,11 @@ t.test('connection limit', async (t) => {
   for (let i = 0; i < 2; i++) {
     const extra = await RawPeer.open(t, server.port);
     const reply = await extra.next();
-    t.match(reply, { type: MessageType.Error, code: ErrorCode.TooManyConnections }, `extra connection ${i + 1} gets Error TooManyConnections`);
+    t.match(
+      reply,
+      { type: MessageType.Error, code: ErrorCode.TooManyConnections },
+      `extra connection ${i + 1} gets Error TooManyConnections`,
+    );
     await extra.waitClosed();
     t.pass(`extra connection ${i + 1} is closed`);
   }
@@ -129,7 +133,13 @@ t.test('frame size limit (SERVER_MAX_FRAME_BYTES)', async (t) => {
   const LIMIT = 256;
   const server = await startServer(t, { agencyIds: '5', env: { SERVER_MAX_FRAME_BYTES: String(LIMIT) } });
   const bets = (extra: number) =>
-    [60, 60, 37 + extra].map((n, i) => ({ first: 'A'.repeat(n), last: 'Lopez', document: `3011122${i}`, birthdate: '1990-05-17', number: 1 }));
+    [60, 60, 37 + extra].map((n, i) => ({
+      first: 'A'.repeat(n),
+      last: 'Lopez',
+      document: `3011122${i}`,
+      birthdate: '1990-05-17',
+      number: 1,
+    }));
 
   const peer = await RawPeer.open(t, server.port);
   await peer.write(frames.hello(5));
@@ -154,44 +164,52 @@ t.test('frame size limit (SERVER_MAX_FRAME_BYTES)', async (t) => {
 });
 
 const hasProc = existsSync('/proc/self/status');
-t.test('a peer that never reads its echo replies cannot grow the server\'s memory', { skip: hasProc ? false : 'needs /proc to read the server\'s memory' }, async (t) => {
-  const pid = (server: { process: { pid: number | undefined } }) => server.process.pid!;
-  const rssMb = (p: number) => {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  };
-  const server = await startServer(t, { agencies: 1 });
-  const serverPid = pid(server);
-  await delay(300);
-  const before = rssMb(serverPid);
+t.test(
+  "a peer that never reads its echo replies cannot grow the server's memory",
+  { skip: hasProc ? false : "needs /proc to read the server's memory" },
+  async (t) => {
+    const pid = (server: { process: { pid: number | undefined } }) => server.process.pid!;
+    const rssMb = (p: number) => {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      return m ? Number(m[1]) / 1024 : NaN;
+    };
+    const server = await startServer(t, { agencies: 1 });
+    const serverPid = pid(server);
+    await delay(300);
+    const before = rssMb(serverPid);
 
-  // Echo frames of 4 kB, written as fast as the server takes them, replies never read.
-  const FLOOD_MB = 128;
-  const frame = frames.echo(Buffer.alloc(4096, 0x61));
-  const socket = connect({ host: '127.0.0.1', port: server.port });
-  t.teardown(() => socket.destroy());
-  socket.pause();
-  socket.on('error', () => undefined);
-  await once(socket, 'connect');
-  let sent = 0;
-  let peak = before;
-  const deadline = Date.now() + 8000;
-  while (sent < FLOOD_MB * 1024 * 1024 && Date.now() < deadline) {
-    sent += frame.length;
-    if (!socket.write(frame)) {
-      // Wait for the server to take more, but not forever: it may (rightly) stop reading.
-      await Promise.race([once(socket, 'drain'), delay(250)]);
-      peak = Math.max(peak, rssMb(serverPid));
+    // Echo frames of 4 kB, written as fast as the server takes them, replies never read.
+    const FLOOD_MB = 128;
+    const frame = frames.echo(Buffer.alloc(4096, 0x61));
+    const socket = connect({ host: '127.0.0.1', port: server.port });
+    t.teardown(() => socket.destroy());
+    socket.pause();
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    let sent = 0;
+    let peak = before;
+    const deadline = Date.now() + 8000;
+    while (sent < FLOOD_MB * 1024 * 1024 && Date.now() < deadline) {
+      sent += frame.length;
+      if (!socket.write(frame)) {
+        // Wait for the server to take more, but not forever: it may (rightly) stop reading.
+        await Promise.race([once(socket, 'drain'), delay(250)]);
+        peak = Math.max(peak, rssMb(serverPid));
+      }
     }
-  }
-  await delay(500);
-  peak = Math.max(peak, rssMb(serverPid));
-  const grew = peak - before;
-  t.ok(grew < FLOOD_MB / 2, `server memory grew ${grew.toFixed(0)} MB while a peer pushed ${(sent / 1048576).toFixed(0)} MB it never read back`, {
-    before: `${before.toFixed(0)} MB`,
-    peak: `${peak.toFixed(0)} MB`,
-  });
-  socket.destroy();
-  t.equal(await server.stop(), 0, 'server exits 0');
-  assertLogShape(t, server.lines(), 'server');
-});
+    await delay(500);
+    peak = Math.max(peak, rssMb(serverPid));
+    const grew = peak - before;
+    t.ok(
+      grew < FLOOD_MB / 2,
+      `server memory grew ${grew.toFixed(0)} MB while a peer pushed ${(sent / 1048576).toFixed(0)} MB it never read back`,
+      {
+        before: `${before.toFixed(0)} MB`,
+        peak: `${peak.toFixed(0)} MB`,
+      },
+    );
+    socket.destroy();
+    t.equal(await server.stop(), 0, 'server exits 0');
+    assertLogShape(t, server.lines(), 'server');
+  },
+);

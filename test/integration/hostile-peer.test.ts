@@ -64,7 +64,10 @@ async function expectLog(server: ServerHandle, match: (l: LogLine) => boolean, w
 }
 
 const protocolError = (code: string, agency?: number) => (l: LogLine) =>
-  l.action === 'protocol_error' && l.result === 'fail' && l.fields['code'] === code && (agency === undefined || l.fields['agency'] === String(agency));
+  l.action === 'protocol_error' &&
+  l.result === 'fail' &&
+  l.fields['code'] === code &&
+  (agency === undefined || l.fields['agency'] === String(agency));
 
 t.test('hostile peers while honest agencies run', async (t) => {
   const files = await generateData(t, workDir(t, 'data'), { agencies: 3, bets: 1500, winners: WINNERS, seed: 31337 });
@@ -98,7 +101,12 @@ t.test('hostile peers while honest agencies run', async (t) => {
     await second.write(frames.hello(102));
     t.equal((await second.next()).type, MessageType.Welcome, 'hello is welcomed');
     await expectLog(server, protocolError('ERR_FRAME_TOO_LARGE', 102), 'ERR_FRAME_TOO_LARGE for agency 102', async () => {
-      await second.write(new Bytes().u8(0x03).u32(8192 - 5 + 1).build());
+      await second.write(
+        new Bytes()
+          .u8(0x03)
+          .u32(8192 - 5 + 1)
+          .build(),
+      );
       expectError(t, await second.next(), ErrorCode.FrameTooLarge, '8188-byte batch body');
     });
     await second.waitClosed();
@@ -133,7 +141,11 @@ t.test('hostile peers while honest agencies run', async (t) => {
       const line = await expectLog(server, rejectedLine, `apuesta_recibida fail for ${what}`, async () => {
         await peer.write(frames.betBatch(seq, bets));
         const reply = await peer.next();
-        t.match(reply, { type: MessageType.BatchRejected, seq, code: ErrorCode.InvalidBet, betIndex: index }, `${what}: BatchRejected(seq ${seq}, InvalidBet, bet ${index})`);
+        t.match(
+          reply,
+          { type: MessageType.BatchRejected, seq, code: ErrorCode.InvalidBet, betIndex: index },
+          `${what}: BatchRejected(seq ${seq}, InvalidBet, bet ${index})`,
+        );
       });
       t.equal(line.fields['cantidad'], String(bets.length), `${what}: logged apuesta_recibida | result: fail | cantidad: ${bets.length}`);
     }
@@ -253,7 +265,8 @@ t.test('hostile peers while honest agencies run', async (t) => {
       .u32(0) // seq
       .u32(1) // position
       .u16(1) // count
-      .u8(2).raw('c3 28') // firstName: a cut two-byte sequence
+      .u8(2)
+      .raw('c3 28') // firstName: a cut two-byte sequence
       .str8('SinCierre') // lastName
       .str8('30111222') // document
       .utf8('1990-05-17') // birthdate
@@ -291,9 +304,21 @@ t.test('hostile peers while honest agencies run', async (t) => {
   assertWellFormed(t, stored);
   for (const id of [1, 2, 3]) t.same(stored.byAgency.get(id), readInputBets(files[id - 1], id), `agency ${id}: all its bets, once`);
   const key = (agency: number, b: RawBet) => [agency, b.first, b.last, b.document, b.birthdate, b.number].join('\u001f');
-  t.same(stored.byAgency.get(104)?.map(showKey), [key(104, ACCEPTED.quoted)].map(showKey), 'agency 104: only the acked batch, quotes and comma intact');
-  t.same(stored.byAgency.get(108)?.map(showKey), [key(108, ACCEPTED.beforeSkip)].map(showKey), 'agency 108: only the batch acked before the bad sequence');
-  t.same([...stored.byAgency.keys()].sort((a, b) => a - b), [1, 2, 3, 104, 108], 'no other agency stored anything');
+  t.same(
+    stored.byAgency.get(104)?.map(showKey),
+    [key(104, ACCEPTED.quoted)].map(showKey),
+    'agency 104: only the acked batch, quotes and comma intact',
+  );
+  t.same(
+    stored.byAgency.get(108)?.map(showKey),
+    [key(108, ACCEPTED.beforeSkip)].map(showKey),
+    'agency 108: only the batch acked before the bad sequence',
+  );
+  t.same(
+    [...stored.byAgency.keys()].sort((a, b) => a - b),
+    [1, 2, 3, 104, 108],
+    'no other agency stored anything',
+  );
   const leaked = stored.keys.map(showKey).filter((line) => NEVER_STORED.some((name) => line.includes(name)));
   t.same(leaked, [], 'nothing from a refused batch or a broken session is stored');
 

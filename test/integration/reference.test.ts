@@ -55,8 +55,15 @@ if (!files.every((f) => existsSync(f))) {
     t.equal(logs[sorteo]?.result, 'success', 'sorteo | result: success');
     const received = logs.map((l, i) => [l, i] as const).filter(([l]) => l.action === 'apuesta_recibida');
     t.ok(received.length > 0, 'apuesta_recibida lines were logged');
-    t.same(received.filter(([l]) => l.result !== 'success').map(([l]) => l.raw), [], 'no batch was rejected');
-    t.ok(received.every(([, i]) => i < sorteo), 'every apuesta_recibida comes before sorteo');
+    t.same(
+      received.filter(([l]) => l.result !== 'success').map(([l]) => l.raw),
+      [],
+      'no batch was rejected',
+    );
+    t.ok(
+      received.every(([, i]) => i < sorteo),
+      'every apuesta_recibida comes before sorteo',
+    );
     const cantidad = received.reduce((sum, [l]) => sum + Number(l.fields['cantidad']), 0);
     t.equal(cantidad, TOTAL_BETS, 'the cantidad of all apuesta_recibida lines adds up to the input');
     // Contract: a batch carries exactly batch.maxAmount bets, except the last one of the file
@@ -69,7 +76,11 @@ if (!files.every((f) => existsSync(f))) {
     runs.forEach((run, i) => {
       const at = findLogs(run.logs, 'consulta_ganadores')[0]?.raw.slice(0, 19) ?? '';
       t.ok(at >= sorteoAt, `agency ${i + 1}: consulta_ganadores (${at}) is not before sorteo (${sorteoAt})`);
-      t.equal(findLogs(run.logs, 'loop_finished', 'success')[0]?.fields['client_id'], String(i + 1), `agency ${i + 1}: loop_finished names client_id ${i + 1}`);
+      t.equal(
+        findLogs(run.logs, 'loop_finished', 'success')[0]?.fields['client_id'],
+        String(i + 1),
+        `agency ${i + 1}: loop_finished names client_id ${i + 1}`,
+      );
     });
 
     // The server keeps running after the draw: an agency asking again gets the same answer at once.
@@ -92,7 +103,10 @@ if (!files.every((f) => existsSync(f))) {
     const sizes = findLogs(server.logs(), 'apuesta_recibida', 'success').map((l) => Number(l.fields['cantidad']));
     t.ok(sizes.length > 1 && sizes.every((n) => n < 5000), `the file went in ${sizes.length} batches, none of 5000 bets`);
     // Every batch but the last stopped only because the next bet would not fit: ~8 kB of ~45-byte bets.
-    t.ok(sizes.slice(0, -1).every((n) => n >= 120), `batches are filled up to the frame limit (smallest ${Math.min(...sizes.slice(0, -1))})`);
+    t.ok(
+      sizes.slice(0, -1).every((n) => n >= 120),
+      `batches are filled up to the frame limit (smallest ${Math.min(...sizes.slice(0, -1))})`,
+    );
     assertSameBets(t, readStoredBets(server.betsFile).keys, readInputBets(file, 1), 'bets.csv');
     t.equal(await server.stop(), 0, 'server exits 0');
     assertLogShape(t, run.lines, 'client');

@@ -136,7 +136,11 @@ t.test('SIGKILL everything mid-ingest, torn last line, restart, rerun; restart a
   t.ok(readFileSync(third.betsFile).equals(before), 'bets.csv is unchanged: nothing was sent twice');
   t.equal(await third.stop(), 0, 'server exits 0');
 
-  for (const [name, server] of [['server-1', first], ['server-2', second], ['server-3', third]] as const) {
+  for (const [name, server] of [
+    ['server-1', first],
+    ['server-2', second],
+    ['server-3', third],
+  ] as const) {
     assertLogShape(t, server.lines(), name);
   }
 });
@@ -145,7 +149,11 @@ t.test('an agency SIGKILLed mid-stream and rerun at once resumes without duplica
   const files = await generateData(t, workDir(t, 'data'), { agencies: 2, bets: BETS, winners: [2, 1], seed: 4444 });
   const server = await startServer(t, { agencies: 2 });
   const doomed = startClient(t, { id: 1, port: server.port, dataFile: files[0], batch: BATCH });
-  await server.process.waitForCount((l) => l.action === 'apuesta_recibida' && l.fields['agency'] === '1', 300, 'apuesta_recibida lines of agency 1');
+  await server.process.waitForCount(
+    (l) => l.action === 'apuesta_recibida' && l.fields['agency'] === '1',
+    300,
+    'apuesta_recibida lines of agency 1',
+  );
   await doomed.stop('SIGKILL');
   // Rerun at once: the central may not have seen the old connection go yet (busy agency → retry).
   const runs = await Promise.all(
@@ -160,7 +168,9 @@ t.test('an agency SIGKILLed mid-stream and rerun at once resumes without duplica
   t.ok(resumed >= 900, `agency 1 resumed after its stored bets (${resumed})`);
   const stored = readStoredBets(server.betsFile);
   assertWellFormed(t, stored);
-  files.forEach((file, i) => t.same(stored.byAgency.get(i + 1), readInputBets(file, i + 1), `agency ${i + 1}: exactly its file, once, in order`));
+  files.forEach((file, i) =>
+    t.same(stored.byAgency.get(i + 1), readInputBets(file, i + 1), `agency ${i + 1}: exactly its file, once, in order`),
+  );
   t.equal(await server.stop(), 0, 'server exits 0');
   assertLogShape(t, server.lines(), 'server');
 });

@@ -29,10 +29,20 @@ function checkServerClosures(t: Test, server: ServerHandle, agencies: readonly n
   t.ok(index('shutdown', 'in_progress') >= 0, 'logs shutdown | result: in_progress');
   t.ok(index('listener_closed') > index('shutdown', 'in_progress'), 'logs listener_closed');
   for (const agency of agencies) {
-    t.ok(findLogs(logs, 'connection_closed', 'success').some((l) => l.fields['agency'] === String(agency)), `logs connection_closed for agency ${agency}`);
-    t.ok(findLogs(logs, 'worker_stopped').some((l) => l.fields['agency'] === String(agency)), `logs worker_stopped for agency ${agency}`);
+    t.ok(
+      findLogs(logs, 'connection_closed', 'success').some((l) => l.fields['agency'] === String(agency)),
+      `logs connection_closed for agency ${agency}`,
+    );
+    t.ok(
+      findLogs(logs, 'worker_stopped').some((l) => l.fields['agency'] === String(agency)),
+      `logs worker_stopped for agency ${agency}`,
+    );
   }
-  t.same(findLogs(logs, 'worker_stopped', 'fail').map((l) => l.raw), [], 'no worker had to be stopped by force');
+  t.same(
+    findLogs(logs, 'worker_stopped', 'fail').map((l) => l.raw),
+    [],
+    'no worker had to be stopped by force',
+  );
   t.ok(index('bets_file_closed') > index('listener_closed'), 'logs bets_file_closed');
   t.equal(logs[logs.length - 1]?.action, 'shutdown', 'the last line is shutdown');
   t.equal(logs[logs.length - 1]?.result, 'success', '… with result success');
@@ -84,7 +94,10 @@ t.test('SIGTERM to the server mid-ingest', async (t) => {
   runs.forEach((run, i) => {
     const acked = findLogs(run.logs, 'batch_ack', 'success').map((l) => Number(l.fields['stored']));
     const highest = Math.max(0, ...acked);
-    t.ok(highest <= counts.get(i + 1)!, `agency ${i + 1}: every acknowledged bet is stored (acked up to ${highest}, stored ${counts.get(i + 1)})`);
+    t.ok(
+      highest <= counts.get(i + 1)!,
+      `agency ${i + 1}: every acknowledged bet is stored (acked up to ${highest}, stored ${counts.get(i + 1)})`,
+    );
     assertLogShape(t, run.lines, `client ${i + 1}`);
   });
   assertLogShape(t, server.lines(), 'server');
@@ -153,7 +166,10 @@ t.test('SIGTERM to a client waiting at the barrier; the draw still happens later
   assertLogShape(t, stopped.lines, 'client 1 (stopped)');
   const noticed = await server
     .waitForLog((l) => l.action === 'worker_stopped' && l.fields['agency'] === '1', 'the parked worker ends', 5_000)
-    .then(() => true, () => false);
+    .then(
+      () => true,
+      () => false,
+    );
   t.ok(noticed, 'the server notices the hang-up: the parked session ends (connection_closed, worker_stopped for agency 1)', {
     lastServerLines: server.lines().slice(-3),
   });

@@ -68,12 +68,16 @@ t.test('byte fixture: two bets, one batch', async (t) => {
   t.same(counts, [2]);
   t.equal(
     hex(bytes),
-    hex(fromHex([
-      '03 0000003d', // BetBatch, body 61 bytes
-      '00000000 00000002 0002', // seq 0, ends at the file's record 2, 2 bets
-      '03 416e61 05 5065c3b161 08 3330393034343635 313939392d30332d3137 1d96', // Ana, Peña (ñ = c3 b1), doc, date, 7574
-      '02 4c69 02 5775 01 37 323030302d30312d3031 0000', // trimmed " Li ", Wu, 7, date, 0
-    ].join(' '))),
+    hex(
+      fromHex(
+        [
+          '03 0000003d', // BetBatch, body 61 bytes
+          '00000000 00000002 0002', // seq 0, ends at the file's record 2, 2 bets
+          '03 416e61 05 5065c3b161 08 3330393034343635 313939392d30332d3137 1d96', // Ana, Peña (ñ = c3 b1), doc, date, 7574
+          '02 4c69 02 5775 01 37 323030302d30312d3031 0000', // trimmed " Li ", Wu, 7, date, 0
+        ].join(' '),
+      ),
+    ),
   );
 });
 
@@ -114,7 +118,13 @@ t.test('cuts batches at maxAmount and before a bet that would pass 8 kB', async 
 });
 
 t.test('frames stay whole across chunk buffers, whenever they are taken', async (t) => {
-  const records = Array.from({ length: 20_000 }, (_, i) => [`Nombre${i}`, 'Apellido', String(10_000_000 + i), '1990-12-31', String(i % 10_000)]);
+  const records = Array.from({ length: 20_000 }, (_, i) => [
+    `Nombre${i}`,
+    'Apellido',
+    String(10_000_000 + i),
+    '1990-12-31',
+    String(i % 10_000),
+  ]);
   const expected = hex(reference(records, 10));
   for (const takeEvery of [1, 13, 5000, Infinity]) t.equal(hex(build(records, 10, takeEvery).bytes), expected, `take every ${takeEvery}`);
 });
@@ -124,7 +134,19 @@ t.test('differential: accepts exactly what toRow accepts, same bytes as encodeBe
     fc.string({ maxLength: 12 }),
     fc.string({ unit: 'grapheme', maxLength: 8 }),
     fc.string({ unit: 'binary', maxLength: 6 }),
-    fc.constantFrom('José', ' Núñez ', '\u00a0Ana', 'a\u0000b', '\ud800', '\udfff x', '😀', 'x'.repeat(100), 'é'.repeat(50), 'é'.repeat(51), '  '),
+    fc.constantFrom(
+      'José',
+      ' Núñez ',
+      '\u00a0Ana',
+      'a\u0000b',
+      '\ud800',
+      '\udfff x',
+      '😀',
+      'x'.repeat(100),
+      'é'.repeat(50),
+      'é'.repeat(51),
+      '  ',
+    ),
   );
   const digits = fc.oneof(fc.stringMatching(/^[0-9]{0,12}$/), fc.constantFrom(' 42 ', '0007574', '9999', '10000', '+1', '1e3', '٣'));
   const date = fc.oneof(

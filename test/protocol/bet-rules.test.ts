@@ -66,7 +66,15 @@ function scan(body: Buffer): { count: number; bets: string[] } {
   const bets: string[] = [];
   const sink: BetSink = {
     bet(b, first, firstEnd, last, lastEnd, doc, docEnd, date, number) {
-      bets.push([b.toString('utf8', first, firstEnd), b.toString('utf8', last, lastEnd), b.toString('latin1', doc, docEnd), b.toString('latin1', date, date + 10), number].join('|'));
+      bets.push(
+        [
+          b.toString('utf8', first, firstEnd),
+          b.toString('utf8', last, lastEnd),
+          b.toString('latin1', doc, docEnd),
+          b.toString('latin1', date, date + 10),
+          number,
+        ].join('|'),
+      );
     },
   };
   return { count: scanBetBatch(body, TODAY, sink), bets };
@@ -80,15 +88,28 @@ t.test('scanBetBatch: a well-formed batch of valid bets comes out as byte ranges
       .u32(3) //                   seq
       .u32(12) //                  position
       .u16(2) //                   count
-      .str8('José').str8('Muñoz').str8('30904465').utf8('1999-03-17').u16(7574)
-      .str8('Ana').str8('Paz').str8('1').utf8('2000-01-01').u16(0),
+      .str8('José')
+      .str8('Muñoz')
+      .str8('30904465')
+      .utf8('1999-03-17')
+      .u16(7574)
+      .str8('Ana')
+      .str8('Paz')
+      .str8('1')
+      .utf8('2000-01-01')
+      .u16(0),
   );
   t.same(scan(body), { count: 2, bets: ['José|Muñoz|30904465|1999-03-17|7574', 'Ana|Paz|1|2000-01-01|0'] });
 });
 
 t.test('scanBetBatch: unsure (-1) on anything unusual', async (t) => {
   const bet = (b: Bytes, over: { first?: string; doc?: string; date?: string; number?: number } = {}) =>
-    b.str8(over.first ?? 'Ana').str8('Paz').str8(over.doc ?? '1').utf8(over.date ?? '2000-01-01').u16(over.number ?? 1);
+    b
+      .str8(over.first ?? 'Ana')
+      .str8('Paz')
+      .str8(over.doc ?? '1')
+      .utf8(over.date ?? '2000-01-01')
+      .u16(over.number ?? 1);
   const head = (count: number) => new Bytes().u32(0).u32(9).u16(count);
   t.equal(scan(bodyOf(head(0))).count, -1, 'no bets');
   t.equal(scan(bodyOf(bet(head(2)))).count, -1, 'fewer bets than the count');

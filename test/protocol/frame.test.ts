@@ -92,7 +92,11 @@ t.test('keeps no view into a chunk once push returns: a caller may overwrite or 
     for (let b = a; b < stream.length; b++) {
       const decoder = new FrameDecoder(bothWays);
       const got: Message[] = [];
-      for (const [from, to] of [[0, a], [a, b], [b, stream.length]] as const) {
+      for (const [from, to] of [
+        [0, a],
+        [a, b],
+        [b, stream.length],
+      ] as const) {
         const chunk = Buffer.from(stream.subarray(from, to)); // a buffer of its own, like a socket read
         got.push(...decoder.push(chunk).map(decodeMessage)); // its frames are handled before it goes
         chunk.fill(0xff);
@@ -161,13 +165,21 @@ t.test('unknown type', async (t) => {
 
   t.test('a server-only type sent to a server is unknown', async (t) => {
     for (const type of [0x81, 0x82, 0x83, 0x84, 0x85, 0x86]) {
-      t.throws(() => decodeAll(CLIENT_FRAME_LIMITS, new Bytes().fill(8).frame(type)), { code: ErrorCode.UnknownType }, `0x${type.toString(16)}`);
+      t.throws(
+        () => decodeAll(CLIENT_FRAME_LIMITS, new Bytes().fill(8).frame(type)),
+        { code: ErrorCode.UnknownType },
+        `0x${type.toString(16)}`,
+      );
     }
   });
 
   t.test('a client-only type sent to a client is unknown', async (t) => {
     for (const type of [0x01, 0x02, 0x03, 0x04, 0x05]) {
-      t.throws(() => decodeAll(SERVER_FRAME_LIMITS, new Bytes().fill(4).frame(type)), { code: ErrorCode.UnknownType }, `0x${type.toString(16)}`);
+      t.throws(
+        () => decodeAll(SERVER_FRAME_LIMITS, new Bytes().fill(4).frame(type)),
+        { code: ErrorCode.UnknownType },
+        `0x${type.toString(16)}`,
+      );
     }
   });
 

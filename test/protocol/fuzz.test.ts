@@ -57,7 +57,13 @@ const errorCode = fc.constantFrom(...Object.values(ErrorCode));
 const echo = fc.uint8Array({ maxLength: 300 }).map((a) => ({ type: MessageType.Echo, payload: Buffer.from(a) }) as const);
 
 const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
-  fc.record({ type: fc.constant(MessageType.Hello), version: u16, agency: fc.integer({ min: 1, max: 0xffff }), singleBet: fc.boolean(), nonce: bytes(16) }),
+  fc.record({
+    type: fc.constant(MessageType.Hello),
+    version: u16,
+    agency: fc.integer({ min: 1, max: 0xffff }),
+    singleBet: fc.boolean(),
+    nonce: bytes(16),
+  }),
   fc.record({ type: fc.constant(MessageType.Proof), mac: bytes(32) }),
   fc.record({ type: fc.constant(MessageType.BetBatch), seq: u32, position: u32, bets }),
   fc.record({ type: fc.constant(MessageType.Done), total: u32 }),
@@ -205,14 +211,20 @@ for (const [side, limits, message] of sides) {
         return Buffer.concat([header, body]);
       });
     fc.assert(
-      fc.property(fc.array(frame, { minLength: 1, maxLength: 4 }), offsets, (frames, cuts) => survives(limits, cut(Buffer.concat(frames), cuts))),
+      fc.property(fc.array(frame, { minLength: 1, maxLength: 4 }), offsets, (frames, cuts) =>
+        survives(limits, cut(Buffer.concat(frames), cuts)),
+      ),
       { numRuns: 2000 },
     );
     t.pass('2000 runs');
   });
 
   t.test(`${side}: valid streams with bytes flipped, dropped or cut`, async (t) => {
-    const mutation = fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }), kind: fc.constantFrom('flip', 'drop', 'insert', 'truncate') });
+    const mutation = fc.record({
+      at: fc.nat(),
+      value: fc.integer({ min: 0, max: 255 }),
+      kind: fc.constantFrom('flip', 'drop', 'insert', 'truncate'),
+    });
     fc.assert(
       fc.property(
         fc.array(message as fc.Arbitrary<Message>, { minLength: 1, maxLength: 4 }),

@@ -39,14 +39,31 @@ const fixtures: Fixture[] = [
     // Literal bytes, to check the builder itself too (this is the Hello of docs/protocol.md).
     bytes: Buffer.from([
       0x01, //                  type: Hello
-      0x00, 0x00, 0x00, 0x15, // body length: 21
-      0x00, 0x02, //            version: 2
-      0x00, 0x07, //            agency: 7
+      0x00,
+      0x00,
+      0x00,
+      0x15, // body length: 21
+      0x00,
+      0x02, //            version: 2
+      0x00,
+      0x07, //            agency: 7
       0x00, //                  flags: none
-      0x00, 0x01, 0x02, 0x03, // nonce[0..3]
-      0x04, 0x05, 0x06, 0x07, // nonce[4..7]
-      0x08, 0x09, 0x0a, 0x0b, // nonce[8..11]
-      0x0c, 0x0d, 0x0e, 0x0f, // nonce[12..15]
+      0x00,
+      0x01,
+      0x02,
+      0x03, // nonce[0..3]
+      0x04,
+      0x05,
+      0x06,
+      0x07, // nonce[4..7]
+      0x08,
+      0x09,
+      0x0a,
+      0x0b, // nonce[8..11]
+      0x0c,
+      0x0d,
+      0x0e,
+      0x0f, // nonce[12..15]
     ]),
   },
   {

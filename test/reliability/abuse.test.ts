@@ -38,7 +38,17 @@ import t from 'tap';
 import { ErrorCode, errorCodeName, MessageType } from '../../protocol/index.js';
 import { delay, findLogs, startClient, startServer, workDir } from '../helpers/processes.js';
 import { RawPeer, frames } from '../helpers/raw-peer.js';
-import { assertExactEnd, awaitAgencies, chooseSeed, loadDataset, readRssKb, Rng, RssSampler, SOAK, threadsOf } from '../helpers/reliability.js';
+import {
+  assertExactEnd,
+  awaitAgencies,
+  chooseSeed,
+  loadDataset,
+  readRssKb,
+  Rng,
+  RssSampler,
+  SOAK,
+  threadsOf,
+} from '../helpers/reliability.js';
 
 const FLOOD = 1000;
 const GARBAGE = 200;
@@ -126,7 +136,12 @@ function tally(outcomes: readonly Outcome[]): Record<string, number> {
 t.test('connection flood, garbage and silent connections while honest agencies finish', async (t) => {
   const seed = chooseSeed(t, 'abuse');
   const rng = new Rng(seed);
-  const data = await loadDataset(t, { preferReference: SOAK, bets: [5_000, 4_000, 3_000, 2_000, 1_000], winners: [2, 0, 1, 3, 1], seed: seed % 100_000 });
+  const data = await loadDataset(t, {
+    preferReference: SOAK,
+    bets: [5_000, 4_000, 3_000, 2_000, 1_000],
+    winners: [2, 0, 1, 3, 1],
+    seed: seed % 100_000,
+  });
   const server = await startServer(t, {
     agencies: 5,
     dir: workDir(t, 'central'),
@@ -143,7 +158,15 @@ t.test('connection flood, garbage and silent connections while honest agencies f
   const threadTimer = setInterval(() => (peakThreads = Math.max(peakThreads, threadsOf(pid) ?? 0)), 100);
   const began = Date.now();
   const agencies = data.files.map((dataFile, i) =>
-    startClient(t, { id: i + 1, port: server.port, dataFile, batch: 50, loopAmount: 100_000, loopPeriod: '100ms', name: `agency-${i + 1}` }),
+    startClient(t, {
+      id: i + 1,
+      port: server.port,
+      dataFile,
+      batch: 50,
+      loopAmount: 100_000,
+      loopPeriod: '100ms',
+      name: `agency-${i + 1}`,
+    }),
   );
 
   const outcomes: Outcome[] = [];
@@ -166,17 +189,28 @@ t.test('connection flood, garbage and silent connections while honest agencies f
   clearInterval(threadTimer);
   const peakMb = sampler.peakKb / 1024;
   t.comment(`attack and honest run took ${Date.now() - began} ms; outcomes ${JSON.stringify(tally(outcomes))}`);
-  t.comment(`central RSS peak ${peakMb.toFixed(0)} MB over ${sampler.samples.length} samples (before: ${(baseKb / 1024).toFixed(0)} MB); threads peak ${peakThreads}`);
+  t.comment(
+    `central RSS peak ${peakMb.toFixed(0)} MB over ${sampler.samples.length} samples (before: ${(baseKb / 1024).toFixed(0)} MB); threads peak ${peakThreads}`,
+  );
 
   t.ok(peakMb < boundMb, `central RSS stayed under ${boundMb} MB during the attack (peak ${peakMb.toFixed(0)} MB)`);
-  t.ok(peakThreads <= baseThreads + MAX_CONNECTIONS + 2, `no more than SERVER_MAX_CONNECTIONS workers at once (threads peak ${peakThreads})`);
+  t.ok(
+    peakThreads <= baseThreads + MAX_CONNECTIONS + 2,
+    `no more than SERVER_MAX_CONNECTIONS workers at once (threads peak ${peakThreads})`,
+  );
   const open = outcomes.filter((o) => o.closedAtMs === null);
   t.equal(open.length, 0, `the central closed every attacking connection within ${CLOSE_LIMIT_MS / 1000} s`);
   const quiet = outcomes.filter((o) => o.kind !== 'garbage');
   const badQuiet = quiet.filter((o) => o.reply !== ErrorCode.TooManyConnections && o.reply !== ErrorCode.IdleTimeout);
   t.same(tally(badQuiet), {}, 'every silent connection got ERR_TOO_MANY_CONNECTIONS or ERR_IDLE_TIMEOUT');
-  t.ok(quiet.some((o) => o.reply === ErrorCode.TooManyConnections), 'the flood beyond the limit was refused with ERR_TOO_MANY_CONNECTIONS');
-  t.ok(quiet.some((o) => o.reply === ErrorCode.IdleTimeout), 'silent admitted connections were dropped with ERR_IDLE_TIMEOUT');
+  t.ok(
+    quiet.some((o) => o.reply === ErrorCode.TooManyConnections),
+    'the flood beyond the limit was refused with ERR_TOO_MANY_CONNECTIONS',
+  );
+  t.ok(
+    quiet.some((o) => o.reply === ErrorCode.IdleTimeout),
+    'silent admitted connections were dropped with ERR_IDLE_TIMEOUT',
+  );
   const garbageOdd = outcomes.filter((o) => o.kind === 'garbage' && o.reply === 'other');
   t.same(tally(garbageOdd), {}, 'no garbage connection was answered without an Error frame (some may see a reset first)');
   const garbageErrors = outcomes.filter((o) => o.kind === 'garbage' && typeof o.reply === 'number').length;

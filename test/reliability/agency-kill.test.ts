@@ -12,7 +12,17 @@
  */
 import t from 'tap';
 import { delay, finishClient, findLogs, startClient, startServer, workDir, type ClientRun, type Proc } from '../helpers/processes.js';
-import { assertExactEnd, chooseSeed, dumpTails, fileSize, journaledFinished, loadDataset, progressOf, Rng, SOAK } from '../helpers/reliability.js';
+import {
+  assertExactEnd,
+  chooseSeed,
+  dumpTails,
+  fileSize,
+  journaledFinished,
+  loadDataset,
+  progressOf,
+  Rng,
+  SOAK,
+} from '../helpers/reliability.js';
 
 const SCHEDULED_KILLS = SOAK ? 44 : 16;
 const RUN_LIMIT_MS = SOAK ? 1_200_000 : 200_000;
@@ -70,7 +80,11 @@ t.test('SIGKILL agencies at random moments and start them again: end state exact
     }
     if (Date.now() - began > RUN_LIMIT_MS || Date.now() - lastChange > 45_000) {
       dumpTails(t, [server.process, ...current]);
-      throw new Error(Date.now() - lastChange > 45_000 ? `no progress for 45 s after ${kills} kills: the run is stuck` : `agencies did not finish within ${RUN_LIMIT_MS} ms (${kills} kills)`);
+      throw new Error(
+        Date.now() - lastChange > 45_000
+          ? `no progress for 45 s after ${kills} kills: the run is stuck`
+          : `agencies did not finish within ${RUN_LIMIT_MS} ms (${kills} kills)`,
+      );
     }
     const failed = current.findIndex((p) => p && p.exit !== null && p.exit.code !== 0);
     if (failed !== -1) {
@@ -89,8 +103,15 @@ t.test('SIGKILL agencies at random moments and start them again: end state exact
     // It may have finished on its own just before the signal: then nothing was killed.
     if (current[victim].exit?.signal !== 'SIGKILL') continue;
     kills++;
-    const phase = findLogs(current[victim].logs(), 'bets_summary').length > 0 ? 'after Done, waiting for the draw' : findLogs(current[victim].logs(), 'session', 'success').length > 0 ? 'streaming' : 'before its session';
-    killLog.push(`#${kills} agency ${victim + 1} ${phase}, at ${size} bytes, ${finishedCount(server.betsFile)} finished, ${Date.now() - began} ms`);
+    const phase =
+      findLogs(current[victim].logs(), 'bets_summary').length > 0
+        ? 'after Done, waiting for the draw'
+        : findLogs(current[victim].logs(), 'session', 'success').length > 0
+          ? 'streaming'
+          : 'before its session';
+    killLog.push(
+      `#${kills} agency ${victim + 1} ${phase}, at ${size} bytes, ${finishedCount(server.betsFile)} finished, ${Date.now() - began} ms`,
+    );
     await delay(rng.int(0, 200));
     launch(victim);
   }
@@ -99,7 +120,10 @@ t.test('SIGKILL agencies at random moments and start them again: end state exact
   t.equal(kills, SCHEDULED_KILLS, `${SCHEDULED_KILLS} agency kills happened`);
 
   const finals: ClientRun[] = await Promise.all(current.map((p) => finishClient(p, 60_000)));
-  t.ok(killLog.some((l) => /waiting for the draw/.test(l)), 'some kills hit an agency parked after Done, waiting for the draw');
+  t.ok(
+    killLog.some((l) => /waiting for the draw/.test(l)),
+    'some kills hit an agency parked after Done, waiting for the draw',
+  );
   const busy = findLogs(server.logs(), 'protocol_error').filter((l) => l.fields['code'] === 'ERR_AGENCY_BUSY').length;
   t.comment(`ERR_AGENCY_BUSY answers while a killed agency's session was still held: ${busy}`);
   assertExactEnd(t, data, server.betsFile, finals, [server.process]);

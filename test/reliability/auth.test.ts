@@ -137,15 +137,50 @@ t.test('with a secrets file: every bypass is refused, logged, and stores nothing
 
   await t.test('no handshake at all', async (t) => {
     const cases: { what: string; send: (nonce: Buffer) => Buffer[]; challenge: boolean; code: number }[] = [
-      { what: 'BetBatch straight after connecting', send: () => [batchFrame(0, [BET], 1)], challenge: false, code: ErrorCode.UnexpectedMessage },
+      {
+        what: 'BetBatch straight after connecting',
+        send: () => [batchFrame(0, [BET], 1)],
+        challenge: false,
+        code: ErrorCode.UnexpectedMessage,
+      },
       { what: 'Done straight after connecting', send: () => [doneFrame(0)], challenge: false, code: ErrorCode.UnexpectedMessage },
-      { what: 'WinnersRequest straight after connecting', send: () => [winnersRequestFrame()], challenge: false, code: ErrorCode.UnexpectedMessage },
+      {
+        what: 'WinnersRequest straight after connecting',
+        send: () => [winnersRequestFrame()],
+        challenge: false,
+        code: ErrorCode.UnexpectedMessage,
+      },
       { what: 'a Proof without a Hello', send: () => [proofFrame(randomBytes(32))], challenge: false, code: ErrorCode.UnexpectedMessage },
-      { what: 'Hello then BetBatch without the Proof', send: (n) => [helloFrame(1, n), batchFrame(0, [BET], 1)], challenge: true, code: ErrorCode.UnexpectedMessage },
-      { what: 'Hello then Done without the Proof', send: (n) => [helloFrame(1, n), doneFrame(0)], challenge: true, code: ErrorCode.UnexpectedMessage },
-      { what: 'Hello then WinnersRequest without the Proof', send: (n) => [helloFrame(2, n), winnersRequestFrame()], challenge: true, code: ErrorCode.UnexpectedMessage },
-      { what: 'Hello then a second Hello instead of the Proof', send: (n) => [helloFrame(1, n), helloFrame(1, n)], challenge: true, code: ErrorCode.UnexpectedMessage },
-      { what: 'Hello of an agency the roster does not expect', send: (n) => [helloFrame(9, n), batchFrame(0, [BET], 1)], challenge: false, code: ErrorCode.NotExpected },
+      {
+        what: 'Hello then BetBatch without the Proof',
+        send: (n) => [helloFrame(1, n), batchFrame(0, [BET], 1)],
+        challenge: true,
+        code: ErrorCode.UnexpectedMessage,
+      },
+      {
+        what: 'Hello then Done without the Proof',
+        send: (n) => [helloFrame(1, n), doneFrame(0)],
+        challenge: true,
+        code: ErrorCode.UnexpectedMessage,
+      },
+      {
+        what: 'Hello then WinnersRequest without the Proof',
+        send: (n) => [helloFrame(2, n), winnersRequestFrame()],
+        challenge: true,
+        code: ErrorCode.UnexpectedMessage,
+      },
+      {
+        what: 'Hello then a second Hello instead of the Proof',
+        send: (n) => [helloFrame(1, n), helloFrame(1, n)],
+        challenge: true,
+        code: ErrorCode.UnexpectedMessage,
+      },
+      {
+        what: 'Hello of an agency the roster does not expect',
+        send: (n) => [helloFrame(9, n), batchFrame(0, [BET], 1)],
+        challenge: false,
+        code: ErrorCode.NotExpected,
+      },
     ];
     for (const c of cases) {
       const peer = await RawPeer.open(t, server.port);
@@ -167,7 +202,10 @@ t.test('with a secrets file: every bypass is refused, logged, and stores nothing
       { what: 'no secret at all', env: {} },
     ];
     for (const c of cases) {
-      const run = await finishClient(startClient(t, { id: 1, port: server.port, dataFile: data, loopAmount: 3, loopPeriod: '50ms', env: c.env }), 30_000);
+      const run = await finishClient(
+        startClient(t, { id: 1, port: server.port, dataFile: data, loopAmount: 3, loopPeriod: '50ms', env: c.env }),
+        30_000,
+      );
       t.equal(run.code, 1, `${c.what}: exit 1`, { stdout: run.stdout });
       t.equal(winnersOf(run), undefined, `${c.what}: no winners`);
       assertLogShape(t, run.lines, `client (${c.what})`);
@@ -178,7 +216,10 @@ t.test('with a secrets file: every bypass is refused, logged, and stores nothing
   t.equal(readFileSync(server.betsFile).length, 0, 'after every refused attempt bets.csv is still empty');
   const fails = await server.process.waitForCount((l) => l.action === 'auth' && l.result === 'fail', authFails, 'auth fail lines', 10_000);
   t.equal(fails.length, authFails, `each failed proof is logged as auth | result: fail (${authFails})`);
-  t.ok(fails.every((l) => l.level === 'WARNING' && l.fields['agency'] !== undefined && l.fields['ip'] !== undefined), 'with the agency and the peer address');
+  t.ok(
+    fails.every((l) => l.level === 'WARNING' && l.fields['agency'] !== undefined && l.fields['ip'] !== undefined),
+    'with the agency and the peer address',
+  );
   const protocolErrors = await server.process.waitForCount(
     (l) => l.action === 'protocol_error' && l.fields['code'] === 'ERR_UNEXPECTED_MESSAGE',
     unexpected,

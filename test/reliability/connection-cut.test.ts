@@ -14,7 +14,17 @@
  */
 import t from 'tap';
 import { findLogs, startClient, startServer, workDir } from '../helpers/processes.js';
-import { assertExactEnd, awaitAgencies, chooseSeed, progressOf, CuttingProxy, loadDataset, Rng, SOAK, type Cut } from '../helpers/reliability.js';
+import {
+  assertExactEnd,
+  awaitAgencies,
+  chooseSeed,
+  progressOf,
+  CuttingProxy,
+  loadDataset,
+  Rng,
+  SOAK,
+  type Cut,
+} from '../helpers/reliability.js';
 
 const CUTS = SOAK ? 400 : 60;
 const RUN_LIMIT_MS = SOAK ? 1_200_000 : 200_000;
@@ -41,7 +51,15 @@ t.test('a proxy cuts connections after random byte counts: agencies resume, end 
   proxy = await CuttingProxy.start(t, () => server.port, plan);
   const began = Date.now();
   const clients = data.files.map((dataFile, i) =>
-    startClient(t, { id: i + 1, port: proxy.port, dataFile, batch: rng.pick([1, 10, 50, 100, 300]), loopAmount: 100_000, loopPeriod: '50ms', name: `agency-${i + 1}` }),
+    startClient(t, {
+      id: i + 1,
+      port: proxy.port,
+      dataFile,
+      batch: rng.pick([1, 10, 50, 100, 300]),
+      loopAmount: 100_000,
+      loopPeriod: '50ms',
+      name: `agency-${i + 1}`,
+    }),
   );
   const stall = { progress: progressOf(server.betsFile, () => [server.process, ...clients]), stallMs: 45_000 };
   const finals = await awaitAgencies(t, clients, RUN_LIMIT_MS, [server.process], stall).finally(() =>

@@ -37,7 +37,17 @@ import {
   type Proc,
   type ServerHandle,
 } from '../helpers/processes.js';
-import { assertExactEnd, chooseSeed, dumpTails, fileSize, journaledFinished, loadDataset, progressOf, Rng, SOAK } from '../helpers/reliability.js';
+import {
+  assertExactEnd,
+  chooseSeed,
+  dumpTails,
+  fileSize,
+  journaledFinished,
+  loadDataset,
+  progressOf,
+  Rng,
+  SOAK,
+} from '../helpers/reliability.js';
 
 const SCHEDULED_BYTE_KILLS = SOAK ? 24 : 6;
 const SCHEDULED_END_KILLS = SOAK ? 4 : 2;
@@ -73,7 +83,8 @@ t.test('SIGKILL the central at random moments: agencies resume, end state exact,
   };
 
   const triggers: Trigger[] = [];
-  for (let i = 0; i < SCHEDULED_BYTE_KILLS; i++) triggers.push({ kind: 'bytes', at: Math.floor(data.storedBytes * (0.02 + 0.4 * rng.next())) });
+  for (let i = 0; i < SCHEDULED_BYTE_KILLS; i++)
+    triggers.push({ kind: 'bytes', at: Math.floor(data.storedBytes * (0.02 + 0.4 * rng.next())) });
   for (let i = 0; i < SCHEDULED_END_KILLS; i++) triggers.push({ kind: 'finished', at: rng.int(1, 4) });
   const batches = data.files.map(() => rng.pick([1, 7, 10, 25, 64, 100, 150]));
   t.comment(`batch sizes per agency: ${batches.join(', ')}`);
@@ -101,7 +112,11 @@ t.test('SIGKILL the central at random moments: agencies resume, end state exact,
     }
     if (Date.now() - began > RUN_LIMIT_MS || Date.now() - lastChange > 45_000) {
       dumpTails(t, [server.process, ...clients]);
-      throw new Error(Date.now() - lastChange > 45_000 ? `no progress for 45 s after ${kills} kills: the run is stuck` : `the run did not finish within ${RUN_LIMIT_MS} ms (${kills} kills so far)`);
+      throw new Error(
+        Date.now() - lastChange > 45_000
+          ? `no progress for 45 s after ${kills} kills: the run is stuck`
+          : `the run did not finish within ${RUN_LIMIT_MS} ms (${kills} kills so far)`,
+      );
     }
     const failed = clients.find((c) => c.exit !== null && c.exit.code !== 0);
     if (failed) {
@@ -119,10 +134,18 @@ t.test('SIGKILL the central at random moments: agencies resume, end state exact,
     if (allExited) break;
     await server.stop('SIGKILL');
     kills++;
-    killLog.push(`#${kills} ${trigger.kind}≥${trigger.at}: at ${fileSize(betsFile)} bytes, ${finishedCount(betsFile)} finished, ${Date.now() - began} ms`);
+    killLog.push(
+      `#${kills} ${trigger.kind}≥${trigger.at}: at ${fileSize(betsFile)} bytes, ${finishedCount(betsFile)} finished, ${Date.now() - began} ms`,
+    );
     // Sometimes the restarted central dies too, before or while it recovers.
     while (rng.bool(SOAK ? 0.25 : 0.2)) {
-      const doomed = spawnNode(t, `server-${runs.length + 1}-startup`, SERVER_MAIN, ['--host', '127.0.0.1', '--port', String(port), '--agencies', '5', '--bets-file', betsFile], { cwd: dir });
+      const doomed = spawnNode(
+        t,
+        `server-${runs.length + 1}-startup`,
+        SERVER_MAIN,
+        ['--host', '127.0.0.1', '--port', String(port), '--agencies', '5', '--bets-file', betsFile],
+        { cwd: dir },
+      );
       runs.push(doomed);
       await delay(rng.int(0, 250));
       await doomed.stop('SIGKILL');
@@ -143,7 +166,10 @@ t.test('SIGKILL the central at random moments: agencies resume, end state exact,
   const results = await Promise.all(clients.map((c) => finishClient(c, 60_000)));
   const sessions = results.map((r) => findLogs(r.logs, 'session', 'success').length);
   t.comment(`sessions per agency: ${sessions.join(', ')}`);
-  t.ok(sessions.some((n) => n > 1), 'agencies reconnected after kills');
+  t.ok(
+    sessions.some((n) => n > 1),
+    'agencies reconnected after kills',
+  );
   assertExactEnd(t, data, betsFile, results, runs);
 
   // One more crash after the draw: the restarted central reuses the result and draws nothing again.
@@ -151,7 +177,9 @@ t.test('SIGKILL the central at random moments: agencies resume, end state exact,
   await server.stop('SIGKILL');
   const last = await start();
   t.ok(findLogs(last.logs(), 'draw_reused', 'success').length === 1, 'restarted after the draw: draw_reused');
-  const again = await finishClient(startClient(t, { id: 1, port, dataFile: data.files[0], batch: 10, loopAmount: 20, loopPeriod: '50ms', name: 'agency-1-again' }));
+  const again = await finishClient(
+    startClient(t, { id: 1, port, dataFile: data.files[0], batch: 10, loopAmount: 20, loopPeriod: '50ms', name: 'agency-1-again' }),
+  );
   t.equal(again.code, 0, 'agency 1 asks again and exits 0', { stdout: again.stdout });
   t.equal(winnersOf(again), data.winners[0], 'and gets the same winners');
   t.same(readFileSync(betsFile).equals(before), true, 'bets.csv is unchanged by the late session');

@@ -23,7 +23,13 @@ import { frames, RawPeer, type RawBet } from '../helpers/raw-peer.js';
 /** One row of the agency's file. */
 type Row = { readonly kind: 'bet' | 'refused'; readonly bet: RawBet } | { readonly kind: 'skipped' };
 
-const bet = (n: number): RawBet => ({ first: 'Fila', last: `N${n}`, document: String(20_000_000 + n), birthdate: '1980-06-15', number: n % 10000 });
+const bet = (n: number): RawBet => ({
+  first: 'Fila',
+  last: `N${n}`,
+  document: String(20_000_000 + n),
+  birthdate: '1980-06-15',
+  number: n % 10000,
+});
 
 /** 22 rows: valid bets, rows the agency skips (bad rows of its file), bets the central refuses. */
 const ROWS: Row[] = Array.from({ length: 22 }, (_, i): Row => {
@@ -84,7 +90,8 @@ async function send(peer: RawPeer, batches: readonly Batch[], read: boolean): Pr
   for (let seq = 0; seq < batches.length; seq++) {
     const reply = await peer.next();
     const wanted = batches[seq].refused ? MessageType.BatchRejected : MessageType.BatchAck;
-    if (reply.type !== wanted || reply.seq !== seq) throw new Error(`batch ${seq}: expected 0x${wanted.toString(16)}, got ${JSON.stringify(reply)}`);
+    if (reply.type !== wanted || reply.seq !== seq)
+      throw new Error(`batch ${seq}: expected 0x${wanted.toString(16)}, got ${JSON.stringify(reply)}`);
   }
 }
 
@@ -96,20 +103,34 @@ async function checkWelcome(t: Test, server: ServerHandle, agency: number, what:
 }
 
 for (const backend of ['file', 'postgres'] as const) {
-  const skip = backend === 'postgres' && postgresUnavailable() !== null && process.env['LOTTERY_REQUIRE_ALL'] !== '1' ? `PostgreSQL is not available here: ${postgresUnavailable()}` : false;
-  t.test(`${backend} store: a reconnect at every batch boundary, with refused batches before it, resumes exactly`, { skip }, (t) => exactResume(t, backend));
+  const skip =
+    backend === 'postgres' && postgresUnavailable() !== null && process.env['LOTTERY_REQUIRE_ALL'] !== '1'
+      ? `PostgreSQL is not available here: ${postgresUnavailable()}`
+      : false;
+  t.test(`${backend} store: a reconnect at every batch boundary, with refused batches before it, resumes exactly`, { skip }, (t) =>
+    exactResume(t, backend),
+  );
 }
 
 async function exactResume(t: Test, backend: 'file' | 'postgres'): Promise<void> {
-  t.ok(ALL.some((b) => b.refused) && ROWS.some((r) => r.kind === 'skipped'), `${ALL.length} batches, some refused, rows skipped in between`);
+  t.ok(
+    ALL.some((b) => b.refused) && ROWS.some((r) => r.kind === 'skipped'),
+    `${ALL.length} batches, some refused, rows skipped in between`,
+  );
   const dir = workDir(t, 'central');
   const pg = backend === 'postgres' ? await Postgres.start(t) : null;
   const env = pg ? { SERVER_DATABASE_URL: pg.url } : {};
   /** The agency's stored bets, in the order stored (the database keeps no order: sorted there). */
   const storedOf = (agency: number, betsFile: string): string[] => {
     if (!pg) return readStoredBets(betsFile).byAgency.get(agency) ?? [];
-    const out = pg.psql(`SELECT agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets WHERE agency = ${agency}`);
-    return out.split('\n').filter((l) => l !== '').map((l) => l.split('|').join('\u001f')).sort();
+    const out = pg.psql(
+      `SELECT agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets WHERE agency = ${agency}`,
+    );
+    return out
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split('|').join('\u001f'))
+      .sort();
   };
   // No draw (SERVER_AGENCIES=0: any agency, Done only closes its betting).
   let server = await startServer(t, { agencies: 0, dir, name: 'central-1', env });
@@ -126,9 +147,16 @@ async function exactResume(t: Test, backend: 'file' | 'postgres'): Promise<void>
 
         const again = await hello(server.port, agency);
         const settledBatches = ALL.filter((b) => b.position <= again.settled);
-        t.ok(again.settled === 0 || ALL.some((b) => b.position === again.settled), `Welcome's settled (${again.settled}) is a batch boundary`);
+        t.ok(
+          again.settled === 0 || ALL.some((b) => b.position === again.settled),
+          `Welcome's settled (${again.settled}) is a batch boundary`,
+        );
         if (read) t.equal(again.settled, cut === 0 ? 0 : ALL[cut - 1].position, 'with every answer read, settled is the last batch sent');
-        t.equal(again.stored, settledBatches.filter((b) => !b.refused).reduce((n, b) => n + b.bets.length, 0), 'stored counts the accepted batches up to it');
+        t.equal(
+          again.stored,
+          settledBatches.filter((b) => !b.refused).reduce((n, b) => n + b.bets.length, 0),
+          'stored counts the accepted batches up to it',
+        );
         const rest = batchesFrom(again.settled);
         await send(again.peer, rest, true);
         await again.peer.write(frames.done(EXPECTED.length));
@@ -138,7 +166,11 @@ async function exactResume(t: Test, backend: 'file' | 'postgres'): Promise<void>
         t.equal(echoed.type, MessageType.Echo, 'Done with the uninterrupted total is accepted');
         again.peer.destroy();
         const expected = EXPECTED.map((b) => key(agency, b));
-        t.same(storedOf(agency, server.betsFile), pg ? expected.sort() : expected, 'the store holds the expected bets, once each (in order, in bets.csv)');
+        t.same(
+          storedOf(agency, server.betsFile),
+          pg ? expected.sort() : expected,
+          'the store holds the expected bets, once each (in order, in bets.csv)',
+        );
       });
     }
   }

@@ -42,29 +42,40 @@ if (unavailable !== null && process.env['LOTTERY_REQUIRE_ALL'] !== '1') {
       }),
     );
     t.test('fdatasync fails with EIO (and drops the dirty data), on bets.csv and on its journal', (t) =>
-      scenario(t, async (run, fs, data) => {
-        await untilStored(run, data, 0.25);
-        await fs.failSyncs(1, '/bets.csv');
-        await untilStored(run, data, 0.6);
-        await fs.failSyncs(1, '/bets.csv.journal');
-      }, (t, runs) => {
-        t.ok(runs.endings.filter((e) => e.code === 1).length >= 2, `the central fail-stopped (exit 1) at each failed sync (${runs.endings.length} endings)`);
-      }),
+      scenario(
+        t,
+        async (run, fs, data) => {
+          await untilStored(run, data, 0.25);
+          await fs.failSyncs(1, '/bets.csv');
+          await untilStored(run, data, 0.6);
+          await fs.failSyncs(1, '/bets.csv.journal');
+        },
+        (t, runs) => {
+          t.ok(
+            runs.endings.filter((e) => e.code === 1).length >= 2,
+            `the central fail-stopped (exit 1) at each failed sync (${runs.endings.length} endings)`,
+          );
+        },
+      ),
     );
     t.test('a full disk for two seconds, then a torn write', (t) =>
-      scenario(t, async (run, fs, data) => {
-        await untilStored(run, data, 0.3);
-        const used = (await fs.status()).used;
-        await fs.capacity(used + 16 * 1024);
-        await delay(2000);
-        const status = await fs.status();
-        await fs.capacity(null);
-        t.ok(status.enospc > 0, `writes hit ENOSPC while the disk was full (${status.enospc})`);
-        await untilStored(run, data, 0.6);
-        await fs.failWrites(1, '/bets.csv');
-      }, (t, runs) => {
-        t.equal(runs.endings.length, 0, 'a full disk and a torn write are survived without a restart');
-      }),
+      scenario(
+        t,
+        async (run, fs, data) => {
+          await untilStored(run, data, 0.3);
+          const used = (await fs.status()).used;
+          await fs.capacity(used + 16 * 1024);
+          await delay(2000);
+          const status = await fs.status();
+          await fs.capacity(null);
+          t.ok(status.enospc > 0, `writes hit ENOSPC while the disk was full (${status.enospc})`);
+          await untilStored(run, data, 0.6);
+          await fs.failWrites(1, '/bets.csv');
+        },
+        (t, runs) => {
+          t.equal(runs.endings.length, 0, 'a full disk and a torn write are survived without a restart');
+        },
+      ),
     );
   }
 }
@@ -73,7 +84,12 @@ type During = (run: RunControl, fs: FaultFs, data: Dataset) => Promise<void>;
 type Check = (t: Test, run: { endings: readonly { code: number | null }[] }) => void;
 
 async function scenario(t: Test, during: During, check?: Check): Promise<void> {
-  const data = await loadDataset(t, { preferReference: true, bets: [27_000, 25_000, 16_000, 9_000, 1_000], winners: [2, 3, 3, 2, 0], seed: 77 });
+  const data = await loadDataset(t, {
+    preferReference: true,
+    bets: [27_000, 25_000, 16_000, 9_000, 1_000],
+    winners: [2, 3, 3, 2, 0],
+    seed: 77,
+  });
   const fs = await FaultFs.mount(t);
   const dir = workDir(t, 'central');
   const betsFile = `${fs.root}/bets.csv`;

@@ -41,7 +41,9 @@ async function oneRun(t: Test, data: Dataset, fault: string): Promise<{ reached:
   if (stopped !== 0 && findLogs(last.logs(), 'fault_injected').length > 0) {
     // The fault came during the final shutdown (its last syncs): the files must recover all the same.
     const failStopped = last.exit?.code === 1 && last.logs().some((l) => l.level === 'CRITICAL' && l.action === 'storage');
-    t.ok(failStopped || last.exit?.signal === 'SIGKILL', `${fault}: the fault at shutdown fail-stopped or crashed the central`, { exit: last.exit });
+    t.ok(failStopped || last.exit?.signal === 'SIGKILL', `${fault}: the fault at shutdown fail-stopped or crashed the central`, {
+      exit: last.exit,
+    });
     const again = await startServer(t, { agencies: data.files.length, dir, betsFile, name: 'central-after' });
     centrals.push(again.process);
     t.equal(await again.stop('SIGTERM'), 0, `${fault}: a central on the same files recovers and stops cleanly`);
@@ -57,7 +59,11 @@ async function oneRun(t: Test, data: Dataset, fault: string): Promise<{ reached:
     const critical = central.logs().filter((l) => l.level === 'CRITICAL');
     t.equal(critical.length, 1, `${fault}: central ${i + 1} fail-stopped with one CRITICAL line`, { lines: critical.map((l) => l.raw) });
     const fields = critical[0]?.fields ?? {};
-    t.ok((fields['file'] ?? fields['error'] ?? '').length > 0 && (fields['error'] ?? '').length > 0, `${fault}: it names the file and the error`, { line: critical[0]?.raw });
+    t.ok(
+      (fields['file'] ?? fields['error'] ?? '').length > 0 && (fields['error'] ?? '').length > 0,
+      `${fault}: it names the file and the error`,
+      { line: critical[0]?.raw },
+    );
   });
   return { reached, failStops: run.endings.filter((e) => e.code === 1).length };
 }

@@ -56,24 +56,54 @@ function scenarios(): void {
   t.test('three centrals, one SIGKILLed mid-run and not restarted: every bet once, one draw', async (t) => {
     const { pg, data } = await prepare(t);
     const centrals = await Promise.all([1, 2, 3].map((i) => central(t, pg, `central-${i}`)));
-    const agencies = runAgencies(t, data, centrals.map((c) => c.port));
+    const agencies = runAgencies(
+      t,
+      data,
+      centrals.map((c) => c.port),
+    );
     await untilStored(pg, data.total * 0.3);
     t.equal(await centrals[1].stop('SIGKILL'), null, 'central 2 killed mid-run');
-    const finals = await awaitAgencies(t, agencies, 300_000, centrals.map((c) => c.process));
-    await checkEnd(t, pg, data, finals, centrals.map((c) => c.process));
+    const finals = await awaitAgencies(
+      t,
+      agencies,
+      300_000,
+      centrals.map((c) => c.process),
+    );
+    await checkEnd(
+      t,
+      pg,
+      data,
+      finals,
+      centrals.map((c) => c.process),
+    );
     for (const c of [centrals[0], centrals[2]]) t.equal(await c.stop(), 0, `${c.process.name} stops cleanly`);
   });
 
   t.test('the database crashes mid-run and comes back: nothing unconfirmed acknowledged, the run goes on', async (t) => {
     const { pg, data } = await prepare(t);
     const centrals = await Promise.all([1, 2].map((i) => central(t, pg, `central-${i}`)));
-    const agencies = runAgencies(t, data, centrals.map((c) => c.port));
+    const agencies = runAgencies(
+      t,
+      data,
+      centrals.map((c) => c.port),
+    );
     await untilStored(pg, data.total * 0.3);
     pg.stop('immediate');
     await delay(1500);
     pg.startServer();
-    const finals = await awaitAgencies(t, agencies, 300_000, centrals.map((c) => c.process));
-    await checkEnd(t, pg, data, finals, centrals.map((c) => c.process));
+    const finals = await awaitAgencies(
+      t,
+      agencies,
+      300_000,
+      centrals.map((c) => c.process),
+    );
+    await checkEnd(
+      t,
+      pg,
+      data,
+      finals,
+      centrals.map((c) => c.process),
+    );
     const reconnected = centrals.flatMap((c) => findLogs(c.logs(), 'database', 'success'));
     t.ok(reconnected.length >= 1, 'the centrals logged their reconnection', { lines: reconnected.map((l) => l.raw) });
     for (const c of centrals) t.equal(await c.stop(), 0, `${c.process.name} stops cleanly`);
@@ -118,7 +148,11 @@ function scenarios(): void {
     const first = await RawPeer.open(t, a.port);
     t.match(await openSession(first, 1), { type: MessageType.Welcome }, 'agency 1 is welcomed at central a');
     const second = await RawPeer.open(t, b.port);
-    t.match(await openSession(second, 1), { type: MessageType.Error, code: ErrorCode.AgencyBusy }, 'its copy at central b gets ERR_AGENCY_BUSY');
+    t.match(
+      await openSession(second, 1),
+      { type: MessageType.Error, code: ErrorCode.AgencyBusy },
+      'its copy at central b gets ERR_AGENCY_BUSY',
+    );
     first.destroy();
     // The first session's central lets go when its connection closes: the copy is welcomed then.
     let welcomed = false;
@@ -130,7 +164,11 @@ function scenarios(): void {
     }
     t.ok(welcomed, 'once the first session ended, central b welcomes agency 1');
     const stranger = await RawPeer.open(t, b.port);
-    t.match(await openSession(stranger, 999), { type: MessageType.Error, code: ErrorCode.NotExpected }, 'an agency off the roster is refused');
+    t.match(
+      await openSession(stranger, 999),
+      { type: MessageType.Error, code: ErrorCode.NotExpected },
+      'an agency off the roster is refused',
+    );
     for (const c of [a, b]) t.equal(await c.stop(), 0, 'stops cleanly');
 
     const other = spawnNode(t, 'other-roster', SERVER_MAIN, ['--host', '127.0.0.1', '--port', '0', '--agencies', '3'], {
@@ -138,7 +176,11 @@ function scenarios(): void {
       env: { SERVER_DATABASE_URL: pg.url },
     });
     t.equal((await other.waitExit(60_000)).code, 2, 'a central with another roster on this database exits 2');
-    t.match(other.logs().find((l) => l.level === 'CRITICAL')?.fields['error'], /holds lottery \w+ .*roster of 5 agencies/, 'naming the lottery it found');
+    t.match(
+      other.logs().find((l) => l.level === 'CRITICAL')?.fields['error'],
+      /holds lottery \w+ .*roster of 5 agencies/,
+      'naming the lottery it found',
+    );
   });
 }
 
@@ -146,7 +188,12 @@ function scenarios(): void {
 
 async function prepare(t: Test): Promise<{ pg: Postgres; data: Dataset }> {
   const pg = await Postgres.start(t);
-  const data = await loadDataset(t, { preferReference: true, bets: [27_000, 25_000, 16_000, 9_000, 1_000], winners: [2, 3, 3, 2, 0], seed: 13 });
+  const data = await loadDataset(t, {
+    preferReference: true,
+    bets: [27_000, 25_000, 16_000, 9_000, 1_000],
+    winners: [2, 3, 3, 2, 0],
+    seed: 13,
+  });
   return { pg, data };
 }
 
@@ -182,7 +229,9 @@ async function untilStored(pg: Postgres, bets: number): Promise<void> {
 
 /** The `bets` table as bet keys per agency, read with psql as an auditor would. */
 function storedInDatabase(pg: Postgres): Map<number, BetKey[]> {
-  const csv = pg.psql("COPY (SELECT agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets) TO STDOUT WITH (FORMAT csv)");
+  const csv = pg.psql(
+    "COPY (SELECT agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets) TO STDOUT WITH (FORMAT csv)",
+  );
   const byAgency = new Map<number, BetKey[]>();
   const rows: unknown = parseCsv(csv);
   for (const fields of rows as string[][]) {
@@ -201,12 +250,24 @@ async function checkEnd(t: Test, pg: Postgres, data: Dataset, finals: readonly C
   });
   const stored = storedInDatabase(pg);
   data.inputs.forEach((input, i) => assertSameBets(t, stored.get(i + 1) ?? [], input, `agency ${i + 1} in the bets table`));
-  t.same([...stored.keys()].sort(), data.inputs.map((_, i) => i + 1), 'no other agency in the bets table');
+  t.same(
+    [...stored.keys()].sort(),
+    data.inputs.map((_, i) => i + 1),
+    'no other agency in the bets table',
+  );
   const ledger = pg.psql('SELECT agency, stored, finished FROM agencies ORDER BY agency').trim().split('\n');
-  t.same(ledger, data.inputs.map((input, i) => `${i + 1}|${input.length}|t`), 'the agencies ledger matches: stored counts, everyone finished');
-  t.equal(Number(pg.psql('SELECT count(*) FROM winners')), data.winners.reduce((a, b) => a + b, 0), 'the winners table holds the draw');
+  t.same(
+    ledger,
+    data.inputs.map((input, i) => `${i + 1}|${input.length}|t`),
+    'the agencies ledger matches: stored counts, everyone finished',
+  );
+  t.equal(
+    Number(pg.psql('SELECT count(*) FROM winners')),
+    data.winners.reduce((a, b) => a + b, 0),
+    'the winners table holds the draw',
+  );
   const sorteos = centrals.flatMap((c) => findLogs(c.logs(), 'sorteo', 'success'));
-  t.equal(sorteos.length, 1, 'exactly one sorteo across every central\'s log', { sorteos: sorteos.map((l) => l.raw) });
+  t.equal(sorteos.length, 1, "exactly one sorteo across every central's log", { sorteos: sorteos.map((l) => l.raw) });
   for (const c of centrals) assertLogShape(t, c.lines(), c.name);
   await Promise.resolve();
 }

@@ -24,7 +24,10 @@ async function refused(t: Test, server: ServerHandle, agency: number, secret?: s
   const reply = await openSession(peer, agency, secret === undefined ? {} : { secret });
   t.match(reply, { type: MessageType.Error, code: ErrorCode.NotExpected }, `agency ${agency} is refused with ERR_NOT_EXPECTED`);
   await peer.waitClosed();
-  await server.waitForLog((l) => l.action === 'session_refused' && /is not on this lottery's roster/.test(l.fields['error'] ?? ''), 'a session_refused line');
+  await server.waitForLog(
+    (l) => l.action === 'session_refused' && /is not on this lottery's roster/.test(l.fields['error'] ?? ''),
+    'a session_refused line',
+  );
 }
 
 t.test('an agency nobody expects is refused, stores nothing, and does not count', async (t) => {
@@ -33,7 +36,13 @@ t.test('an agency nobody expects is refused, stores nothing, and does not count'
   await refused(t, server, 999);
   // The stranger tries to sneak bets and a Done in the same write as its Hello.
   const sneaky = await RawPeer.connect(server.port);
-  await sneaky.write(Buffer.concat([frames.hello(999), frames.betBatch(0, [{ first: 'No', last: 'Body', document: '1', birthdate: '1990-01-01', number: 7574 }]), frames.done(1)]));
+  await sneaky.write(
+    Buffer.concat([
+      frames.hello(999),
+      frames.betBatch(0, [{ first: 'No', last: 'Body', document: '1', birthdate: '1990-01-01', number: 7574 }]),
+      frames.done(1),
+    ]),
+  );
   t.match(await sneaky.next(), { type: MessageType.Error, code: ErrorCode.NotExpected }, 'with bets and Done behind its Hello too');
   await sneaky.waitClosed();
   await delay(500);
@@ -76,24 +85,39 @@ t.test('a secrets file implies its ids', async (t) => {
   await refused(t, server, 1, 'whatever-it-says');
   for (const agency of [3, 4] as const) {
     const peer = await RawPeer.connect(server.port);
-    t.match(await openSession(peer, agency, { secret: SECRET[agency], nonce: randomBytes(16) }), { type: MessageType.Welcome }, `agency ${agency} proves its secret and is welcomed`);
+    t.match(
+      await openSession(peer, agency, { secret: SECRET[agency], nonce: randomBytes(16) }),
+      { type: MessageType.Welcome },
+      `agency ${agency} proves its secret and is welcomed`,
+    );
     peer.destroy();
   }
   t.equal(await server.stop(), 0, 'stops cleanly');
 });
 
-t.test('a central restarted on another lottery\'s files refuses to start; with the same settings it recovers', async (t) => {
+t.test("a central restarted on another lottery's files refuses to start; with the same settings it recovers", async (t) => {
   const dir = workDir(t, 'lottery');
   const first = await startServer(t, { agencies: 3, dir });
   const lottery = findLogs(first.logs(), 'recovery')[0]?.fields['lottery'];
   t.match(findLogs(first.logs(), 'recovery')[0]?.fields, { state: 'new' }, 'a new lottery');
   t.equal(await first.stop(), 0, 'stops');
 
-  const other = spawnNode(t, 'other-roster', SERVER_MAIN, ['--host', '127.0.0.1', '--port', '0', '--agencies', '4', '--bets-file', first.betsFile], { cwd: dir });
+  const other = spawnNode(
+    t,
+    'other-roster',
+    SERVER_MAIN,
+    ['--host', '127.0.0.1', '--port', '0', '--agencies', '4', '--bets-file', first.betsFile],
+    { cwd: dir },
+  );
   const exit = await other.waitExit(30_000);
   t.equal(exit.code, 2, 'another roster on the same files: exit 2, a configuration problem');
   const critical = other.logs().find((l) => l.level === 'CRITICAL');
-  t.match(critical?.fields['error'], new RegExp(`lottery ${lottery}.*roster of 3 agencies is not the configured one \\(4\\)`), 'one line says which lottery the files belong to', { line: critical?.raw });
+  t.match(
+    critical?.fields['error'],
+    new RegExp(`lottery ${lottery}.*roster of 3 agencies is not the configured one \\(4\\)`),
+    'one line says which lottery the files belong to',
+    { line: critical?.raw },
+  );
 
   const same = await startServer(t, { agencies: 3, dir });
   t.match(findLogs(same.logs(), 'recovery')[0]?.fields, { state: 'recovered', lottery }, 'the same settings recover the same lottery');

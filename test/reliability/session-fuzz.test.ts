@@ -72,17 +72,37 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     weight: 12,
     arbitrary: fc.record({
       k: fc.constant('batch' as const),
-      seq: fc.constantFrom('next' as const, 'next' as const, 'next' as const, 'next' as const, 'repeat' as const, 'skip' as const, 'backwards' as const),
+      seq: fc.constantFrom(
+        'next' as const,
+        'next' as const,
+        'next' as const,
+        'next' as const,
+        'repeat' as const,
+        'skip' as const,
+        'backwards' as const,
+      ),
       n: fc.integer({ min: 1, max: 6 }),
       invalid: fc.option(fc.integer({ min: 0, max: 60 }), { freq: 4 }),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('malformed' as const), kind: fc.constantFrom('utf8' as const, 'count-more' as const, 'count-less' as const, 'count-zero' as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('malformed' as const),
+      kind: fc.constantFrom('utf8' as const, 'count-more' as const, 'count-less' as const, 'count-zero' as const),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('burst' as const), n: fc.integer({ min: 2, max: 6 }) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('done' as const), delta: fc.constantFrom(0, 0, 0, 1, -1, 1000) }) },
   { weight: 2, arbitrary: fc.constant({ k: 'winners' as const }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('echo' as const), size: fc.integer({ min: 0, max: 300 }) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('garbage' as const), kind: fc.constantFrom('unknown' as const, 'too-large' as const, 'agency-zero' as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('garbage' as const),
+      kind: fc.constantFrom('unknown' as const, 'too-large' as const, 'agency-zero' as const),
+    }),
+  },
   { weight: 2, arbitrary: fc.constant({ k: 'batchThenGarbage' as const }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('truncate' as const), frac: fc.double({ min: 0, max: 0.999, noNaN: true }) }) },
   { weight: 1, arbitrary: fc.constant({ k: 'abort' as const }) },
@@ -96,7 +116,10 @@ const scriptArb = fc.record({
   greet: fc.boolean().chain((b) => (b ? fc.constant(true) : fc.boolean())), // ~75 %
   steps: fc.array(stepArb, { minLength: 1, maxLength: 14 }),
 });
-const scenarioArb = fc.record({ seed: fc.integer({ min: 1, max: 0x7fffffff }), connections: fc.array(scriptArb, { minLength: 1, maxLength: 4 }) });
+const scenarioArb = fc.record({
+  seed: fc.integer({ min: 1, max: 0x7fffffff }),
+  connections: fc.array(scriptArb, { minLength: 1, maxLength: 4 }),
+});
 type Script = { readonly greet: boolean; readonly steps: readonly Step[] };
 
 // ---------------------------------------------------------------------------
@@ -144,15 +167,24 @@ function validBet(rng: Rng): RawBet {
 function invalidBet(rng: Rng, which: number): RawBet {
   const bet = validBet(rng);
   switch (which % 9) {
-    case 0: return { ...bet, first: '   ' };
-    case 1: return { ...bet, last: 'Tab\tbed' };
-    case 2: return { ...bet, document: '12ab' };
-    case 3: return { ...bet, document: '12345678901' };
-    case 4: return { ...bet, birthdate: '2023-02-30' };
-    case 5: return { ...bet, birthdate: '1899-12-31' };
-    case 6: return { ...bet, birthdate: '2999-01-01' };
-    case 7: return { ...bet, number: rng.int(10_000, 65_535) };
-    default: return { ...bet, first: 'x'.repeat(101) };
+    case 0:
+      return { ...bet, first: '   ' };
+    case 1:
+      return { ...bet, last: 'Tab\tbed' };
+    case 2:
+      return { ...bet, document: '12ab' };
+    case 3:
+      return { ...bet, document: '12345678901' };
+    case 4:
+      return { ...bet, birthdate: '2023-02-30' };
+    case 5:
+      return { ...bet, birthdate: '1899-12-31' };
+    case 6:
+      return { ...bet, birthdate: '2999-01-01' };
+    case 7:
+      return { ...bet, number: rng.int(10_000, 65_535) };
+    default:
+      return { ...bet, first: 'x'.repeat(101) };
   }
 }
 
@@ -162,11 +194,16 @@ function keyOf(agency: number, bet: RawBet): string {
 
 function describe(m: ServerMessage): string {
   switch (m.type) {
-    case MessageType.Error: return `Error ${errorCodeName(m.code)} (${m.message})`;
-    case MessageType.BatchAck: return `BatchAck(seq ${m.seq}, stored ${m.stored})`;
-    case MessageType.BatchRejected: return `BatchRejected(seq ${m.seq}, ${errorCodeName(m.code)})`;
-    case MessageType.Welcome: return `Welcome(stored ${m.stored}, settled ${m.settled}, finished ${m.finished})`;
-    default: return `message 0x${m.type.toString(16)}`;
+    case MessageType.Error:
+      return `Error ${errorCodeName(m.code)} (${m.message})`;
+    case MessageType.BatchAck:
+      return `BatchAck(seq ${m.seq}, stored ${m.stored})`;
+    case MessageType.BatchRejected:
+      return `BatchRejected(seq ${m.seq}, ${errorCodeName(m.code)})`;
+    case MessageType.Welcome:
+      return `Welcome(stored ${m.stored}, settled ${m.settled}, finished ${m.finished})`;
+    default:
+      return `message 0x${m.type.toString(16)}`;
   }
 }
 
@@ -226,7 +263,8 @@ class Conn {
   async expectError(code: number | readonly number[], what: string): Promise<void> {
     const codes = typeof code === 'number' ? [code] : code;
     const m = await this.next(what);
-    if (m.type !== MessageType.Error || !codes.includes(m.code)) this.fail(`${what}: expected Error ${codes.map(errorCodeName).join(' or ')}, got ${describe(m)}`);
+    if (m.type !== MessageType.Error || !codes.includes(m.code))
+      this.fail(`${what}: expected Error ${codes.map(errorCodeName).join(' or ')}, got ${describe(m)}`);
     await this.expectClosed(what);
   }
 
@@ -240,7 +278,8 @@ class Conn {
     const payload = this.rng.bytes(this.rng.int(0, 40));
     await this.send(frames.echo(payload), 'Echo(sync)');
     const m = await this.next(`the echo after ${what}`);
-    if (m.type !== MessageType.Echo || !Buffer.from(m.payload).equals(payload)) this.fail(`after ${what}: expected the echo back, got ${describe(m)}`);
+    if (m.type !== MessageType.Echo || !Buffer.from(m.payload).equals(payload))
+      this.fail(`after ${what}: expected the echo back, got ${describe(m)}`);
   }
 
   record(keys: string[], fate: Fate, how: string): BatchRecord {
@@ -268,8 +307,10 @@ class Conn {
     const m = this.m;
     // A batch the central never answered may or may not be stored; the Welcome settles it (and the file check judges it).
     const unanswered = m.batches.filter((b) => b.fate === 'unanswered' || b.fate === 'dropped').reduce((n, b) => n + b.keys.length, 0);
-    if (stored < m.stored || stored > m.stored + unanswered) this.fail(`${what}: Welcome says ${stored} stored, the model has ${m.stored} acknowledged (+${unanswered} unanswered)`);
-    if (settled < m.settled || settled > m.maxSent) this.fail(`${what}: Welcome says settled ${settled}, the model has ${m.settled}..${m.maxSent}`);
+    if (stored < m.stored || stored > m.stored + unanswered)
+      this.fail(`${what}: Welcome says ${stored} stored, the model has ${m.stored} acknowledged (+${unanswered} unanswered)`);
+    if (settled < m.settled || settled > m.maxSent)
+      this.fail(`${what}: Welcome says settled ${settled}, the model has ${m.settled}..${m.maxSent}`);
     m.stored = stored;
     m.settled = settled;
     if (finished !== m.finished) this.fail(`${what}: Welcome says finished=${finished}, the model says ${m.finished}`);
@@ -277,11 +318,21 @@ class Conn {
 
   /** A batch frame with `bets`; returns the reply the model expects handled. */
   async batch(seqKind: 'next' | 'repeat' | 'skip' | 'backwards', bets: RawBet[], invalidAt: number | null): Promise<void> {
-    const seq = seqKind === 'next' || seqKind === 'backwards' ? this.nextSeq : seqKind === 'repeat' ? (this.nextSeq > 0 ? this.nextSeq - 1 : 7) : this.nextSeq + 1 + this.rng.int(0, 3);
+    const seq =
+      seqKind === 'next' || seqKind === 'backwards'
+        ? this.nextSeq
+        : seqKind === 'repeat'
+          ? this.nextSeq > 0
+            ? this.nextSeq - 1
+            : 7
+          : this.nextSeq + 1 + this.rng.int(0, 3);
     // Rows of the file that are not bets may lie between two batches: the position jumps over them.
     const position = seqKind === 'backwards' ? this.position + bets.length - 1 - this.rng.int(0, 2) : this.nextPosition(bets.length);
     const keys = bets.map((b) => keyOf(this.agency, b));
-    await this.send(frames.betBatch(seq, bets, Math.max(0, position)), `BetBatch(seq ${seq}, position ${position}, ${bets.length}${invalidAt === null ? '' : `, invalid #${invalidAt}`})`);
+    await this.send(
+      frames.betBatch(seq, bets, Math.max(0, position)),
+      `BetBatch(seq ${seq}, position ${position}, ${bets.length}${invalidAt === null ? '' : `, invalid #${invalidAt}`})`,
+    );
     if (this.phase === 'greeting') {
       this.record(keys, 'refused', 'batch before Hello');
       return this.expectError(ErrorCode.UnexpectedMessage, 'a batch before Hello');
@@ -303,7 +354,12 @@ class Conn {
     const reply = await this.next(`batch ${seq}`);
     if (invalidAt !== null) {
       this.record(keys, 'rejected', 'batch with an invalid bet');
-      if (reply.type !== MessageType.BatchRejected || reply.seq !== seq || reply.code !== ErrorCode.InvalidBet || reply.betIndex !== invalidAt) {
+      if (
+        reply.type !== MessageType.BatchRejected ||
+        reply.seq !== seq ||
+        reply.code !== ErrorCode.InvalidBet ||
+        reply.betIndex !== invalidAt
+      ) {
         this.fail(`batch ${seq} with invalid bet #${invalidAt}: expected BatchRejected(INVALID_BET, ${invalidAt}), got ${describe(reply)}`);
       }
       // Refused, yet settled: a resume goes on after it.
@@ -373,20 +429,38 @@ class Conn {
         let bytes: Buffer;
         let code: number;
         if (step.kind === 'utf8') {
-          const body = new Bytes().u32(seq).u32(this.position + 1).u16(1).u8(2).raw([0xc3, 0x28]).str8('Bad').str8(bets[0].document).utf8(bets[0].birthdate).u16(1);
+          const body = new Bytes()
+            .u32(seq)
+            .u32(this.position + 1)
+            .u16(1)
+            .u8(2)
+            .raw([0xc3, 0x28])
+            .str8('Bad')
+            .str8(bets[0].document)
+            .utf8(bets[0].birthdate)
+            .u16(1);
           bytes = body.frame(0x03);
           code = ErrorCode.InvalidUtf8;
         } else {
           const count = step.kind === 'count-more' ? 3 : step.kind === 'count-less' ? 1 : 0;
-          const body = new Bytes().u32(seq).u32(this.position + 3).u16(count);
+          const body = new Bytes()
+            .u32(seq)
+            .u32(this.position + 3)
+            .u16(count);
           for (const b of bets) body.str8(b.first).str8(b.last).str8(b.document).utf8(b.birthdate).u16(b.number);
           bytes = body.frame(0x03);
-          code = step.kind === 'count-more' ? ErrorCode.Truncated : step.kind === 'count-less' ? ErrorCode.TrailingBytes : ErrorCode.OutOfRange;
+          code =
+            step.kind === 'count-more' ? ErrorCode.Truncated : step.kind === 'count-less' ? ErrorCode.TrailingBytes : ErrorCode.OutOfRange;
         }
-        this.record(bets.map((b) => keyOf(this.agency, b)), 'refused', `malformed batch (${step.kind})`);
+        this.record(
+          bets.map((b) => keyOf(this.agency, b)),
+          'refused',
+          `malformed batch (${step.kind})`,
+        );
         await this.send(bytes, `malformed BetBatch (${step.kind})`);
         // Outside betting the batch is out of place whatever its bytes; which error wins is not specified.
-        if (this.phase !== 'betting') return this.expectError([code, ErrorCode.UnexpectedMessage], `a malformed batch (${step.kind}) out of place`);
+        if (this.phase !== 'betting')
+          return this.expectError([code, ErrorCode.UnexpectedMessage], `a malformed batch (${step.kind}) out of place`);
         return this.expectError(code, `a malformed batch (${step.kind})`);
       }
       case 'burst': {
@@ -398,16 +472,25 @@ class Conn {
           this.sent(position);
           return position;
         });
-        await this.send(Buffer.concat(batches.map((bets, i) => frames.betBatch(first + i, bets, positions[i]))), `burst of ${step.n} batches from seq ${first}`);
+        await this.send(
+          Buffer.concat(batches.map((bets, i) => frames.betBatch(first + i, bets, positions[i]))),
+          `burst of ${step.n} batches from seq ${first}`,
+        );
         for (let i = 0; i < batches.length; i++) {
           const bets = batches[i];
           const reply = await this.next(`burst batch ${first + i}`);
           if (reply.type !== MessageType.BatchAck || reply.seq !== first + i || reply.stored !== this.m.stored + bets.length) {
-            this.fail(`burst batch ${first + i}: expected BatchAck(seq ${first + i}, stored ${this.m.stored + bets.length}), got ${describe(reply)}`);
+            this.fail(
+              `burst batch ${first + i}: expected BatchAck(seq ${first + i}, stored ${this.m.stored + bets.length}), got ${describe(reply)}`,
+            );
           }
           this.m.stored += bets.length;
           this.m.settled = positions[i]!;
-          this.record(bets.map((b) => keyOf(this.agency, b)), 'acked', `burst batch ${first + i}`);
+          this.record(
+            bets.map((b) => keyOf(this.agency, b)),
+            'acked',
+            `burst batch ${first + i}`,
+          );
         }
         this.nextSeq += batches.length;
         return;
@@ -431,14 +514,16 @@ class Conn {
           this.phase = 'waiting';
           const before = this.peer!.framesSoFar().length;
           await new Promise((r) => setTimeout(r, 100));
-          if (this.peer!.framesSoFar().length > before || this.peer!.isClosed) this.fail('a parked winners request was answered or closed before any draw');
+          if (this.peer!.framesSoFar().length > before || this.peer!.isClosed)
+            this.fail('a parked winners request was answered or closed before any draw');
         }
         return;
       case 'echo': {
         const payload = rng.bytes(step.size);
         await this.send(frames.echo(payload), `Echo(${step.size})`);
         const m = await this.next('Echo');
-        if (m.type !== MessageType.Echo || !Buffer.from(m.payload).equals(payload)) this.fail(`Echo: expected the same payload back, got ${describe(m)}`);
+        if (m.type !== MessageType.Echo || !Buffer.from(m.payload).equals(payload))
+          this.fail(`Echo: expected the same payload back, got ${describe(m)}`);
         return;
       }
       case 'garbage': {
@@ -457,10 +542,17 @@ class Conn {
         if (this.phase !== 'betting') return this.batch('next', [validBet(rng)], null);
         const seq = this.nextSeq++;
         const bets = [validBet(rng), validBet(rng)];
-        const rec = this.record(bets.map((b) => keyOf(this.agency, b)), 'unanswered', `batch ${seq} sent together with garbage`);
+        const rec = this.record(
+          bets.map((b) => keyOf(this.agency, b)),
+          'unanswered',
+          `batch ${seq} sent together with garbage`,
+        );
         const position = this.nextPosition(bets.length);
         this.sent(position);
-        await this.send(Buffer.concat([frames.betBatch(seq, bets, position), Buffer.from([0x42, 1, 2, 3])]), `BetBatch(seq ${seq}, 2) + garbage in one write`);
+        await this.send(
+          Buffer.concat([frames.betBatch(seq, bets, position), Buffer.from([0x42, 1, 2, 3])]),
+          `BetBatch(seq ${seq}, 2) + garbage in one write`,
+        );
         let m = await this.next(`batch ${seq} followed by garbage`);
         if (m.type === MessageType.BatchAck) {
           if (m.seq !== seq || m.stored !== this.m.stored + bets.length) this.fail(`batch ${seq}: wrong ack ${describe(m)}`);
@@ -469,14 +561,19 @@ class Conn {
           rec.fate = 'acked';
           m = await this.next('the garbage after an acked batch');
         }
-        if (m.type !== MessageType.Error || m.code !== ErrorCode.UnknownType) this.fail(`garbage after batch ${seq}: expected Error ERR_UNKNOWN_TYPE, got ${describe(m)}`);
+        if (m.type !== MessageType.Error || m.code !== ErrorCode.UnknownType)
+          this.fail(`garbage after batch ${seq}: expected Error ERR_UNKNOWN_TYPE, got ${describe(m)}`);
         return this.expectClosed('garbage after a batch');
       }
       case 'truncate': {
         const bets = [validBet(rng), validBet(rng), validBet(rng)];
         const frame = frames.betBatch(this.nextSeq, bets, this.position + bets.length);
         const cut = Math.floor(step.frac * frame.length);
-        this.record(bets.map((b) => keyOf(this.agency, b)), 'refused', `batch cut after ${cut} of ${frame.length} bytes`);
+        this.record(
+          bets.map((b) => keyOf(this.agency, b)),
+          'refused',
+          `batch cut after ${cut} of ${frame.length} bytes`,
+        );
         this.trace.push(`BetBatch cut at ${cut}/${frame.length} + FIN`);
         this.peer!.end(cut > 0 ? frame.subarray(0, cut) : undefined);
         return this.expectClosed('a batch cut short, then FIN');
@@ -491,7 +588,12 @@ class Conn {
         if (this.phase !== 'betting') return this.batch('next', [validBet(rng)], null);
         const batches = Array.from({ length: step.n }, () => Array.from({ length: rng.int(1, 4) }, () => validBet(rng)));
         const first = this.nextSeq;
-        for (const bets of batches) this.record(bets.map((b) => keyOf(this.agency, b)), 'dropped', `batch in flight when we reset`);
+        for (const bets of batches)
+          this.record(
+            bets.map((b) => keyOf(this.agency, b)),
+            'dropped',
+            `batch in flight when we reset`,
+          );
         this.trace.push(`${step.n} batches from seq ${first} then reset at once`);
         const positions = batches.map((bets) => {
           const position = this.nextPosition(bets.length);
@@ -527,7 +629,8 @@ class Conn {
           await other.write(frames.hello(this.agency));
           const m = await other.next(REPLY_MS);
           this.trace.push(`second connection ⇐ ${describe(m)}`);
-          if (m.type !== MessageType.Error || m.code !== ErrorCode.AgencyBusy) this.fail(`a second session for a live agency: expected ERR_AGENCY_BUSY, got ${describe(m)}`);
+          if (m.type !== MessageType.Error || m.code !== ErrorCode.AgencyBusy)
+            this.fail(`a second session for a live agency: expected ERR_AGENCY_BUSY, got ${describe(m)}`);
           await other.waitClosed(CLOSE_MS);
         } finally {
           other.destroy();
@@ -545,8 +648,10 @@ class Conn {
 function checkFile(betsFile: string, agencies: Iterable<number>): string[] {
   const stored = readStoredBets(betsFile);
   const problems: string[] = [];
-  if (!stored.endsWithNewline || stored.malformed.length > 0) problems.push(`bets.csv is not whole well-formed lines (${stored.malformed.length} malformed)`);
-  for (const agency of stored.byAgency.keys()) if (!model.has(agency)) problems.push(`bets.csv holds agency ${agency}, which no scenario used`);
+  if (!stored.endsWithNewline || stored.malformed.length > 0)
+    problems.push(`bets.csv is not whole well-formed lines (${stored.malformed.length} malformed)`);
+  for (const agency of stored.byAgency.keys())
+    if (!model.has(agency)) problems.push(`bets.csv holds agency ${agency}, which no scenario used`);
   for (const agency of agencies) {
     const m = model.get(agency)!;
     const actual = stored.byAgency.get(agency) ?? [];
@@ -562,7 +667,8 @@ function checkFile(betsFile: string, agencies: Iterable<number>): string[] {
         else wrong.push(`acknowledged ${b.how} is missing at record ${at}`);
       } else if (present) {
         at += b.keys.length;
-        if (b.fate !== 'dropped') wrong.push(`${b.fate} ${b.how} was stored${b.fate === 'unanswered' ? ' though the central never acknowledged it' : ''}`);
+        if (b.fate !== 'dropped')
+          wrong.push(`${b.fate} ${b.how} was stored${b.fate === 'unanswered' ? ' though the central never acknowledged it' : ''}`);
       }
     }
     if (at !== actual.length) wrong.push(`${actual.length - at} stored bets of agency ${agency} match no batch in order`);
@@ -609,7 +715,10 @@ t.test('random message sequences from concurrent connections', async (t) => {
         }
       }
     }
-    const problems = checkFile(server.betsFile, conns.map((c) => c.agency));
+    const problems = checkFile(
+      server.betsFile,
+      conns.map((c) => c.agency),
+    );
     if (problems.length > 0) {
       throw new Violation(`${problems.join('\n')}\n  traces:\n${conns.map((c) => `  [${c.agency}] ${c.trace.join(' → ')}`).join('\n')}`);
     }
@@ -618,7 +727,7 @@ t.test('random message sequences from concurrent connections', async (t) => {
   const result = await fc.check(property, { seed, numRuns: RUNS, endOnFailure: true });
   t.comment(`${scenarios} scenarios, ${steps} steps, ${model.size} agencies in ${Date.now() - began} ms`);
   if (result.failed) t.comment(`violation: ${(result.errorInstance as Error | undefined)?.message ?? String(result.errorInstance)}`);
-  t.notOk(result.failed, result.failed ? fc.defaultReportMessage(result) ?? 'property failed' : `${RUNS} scenarios, no violation`);
+  t.notOk(result.failed, result.failed ? (fc.defaultReportMessage(result) ?? 'property failed') : `${RUNS} scenarios, no violation`);
 
   // Never crashed: still answers an echo; no worker died of an internal error.
   t.equal(server.process.exit, null, 'the central is still running');
@@ -627,7 +736,11 @@ t.test('random message sequences from concurrent connections', async (t) => {
   const echo = await peer.nextFrame(REPLY_MS);
   t.equal(echo.bytes.toString('hex'), frames.echo('alive?').toString('hex'), 'and answers an echo');
   peer.destroy();
-  t.same(findLogs(server.logs(), 'worker', 'fail').map((l) => l.raw), [], 'no worker failed with an internal error');
+  t.same(
+    findLogs(server.logs(), 'worker', 'fail').map((l) => l.raw),
+    [],
+    'no worker failed with an internal error',
+  );
   t.equal(server.process.stderr, '', 'nothing on stderr');
   const whole = checkFile(server.betsFile, model.keys());
   t.same(whole, [], 'bets.csv as a whole holds exactly the acknowledged batches of every scenario');

@@ -27,15 +27,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { MessageType, type Bet } from '../../protocol/index.js';
 import { findLogs, finishClient, startClient, startServer, winnersOf, workDir, type ServerHandle } from '../helpers/processes.js';
-import {
-  batchFrame,
-  doneAndWinners,
-  inputLine,
-  SOAK,
-  storedLine,
-  streamBets,
-  welcomeWithRetry,
-} from '../helpers/reliability.js';
+import { batchFrame, doneAndWinners, inputLine, SOAK, storedLine, streamBets, welcomeWithRetry } from '../helpers/reliability.js';
 
 t.setTimeout(SOAK ? 1_800_000 : 280_000);
 
@@ -108,10 +100,10 @@ async function build(t: Test): Promise<Built> {
     boundaries.push(Buffer.byteLength(expected));
   }
   t.equal(bytes.toString('utf8'), expected, 'the built bets.csv is exactly the batches in order, written as the contract says');
-  const sidecars = ['journal', 'winners']
-    .map((suffix) => `${server.betsFile}.${suffix}`)
-    .filter((p) => existsSync(p));
-  t.comment(`built ${bytes.length} bytes in ${SCHEDULE.length} batches; last batch ${boundaries.at(-2)}..${boundaries.at(-1)}; sidecars: ${sidecars.map((p) => p.split('/').pop()).join(', ') || 'none'}`);
+  const sidecars = ['journal', 'winners'].map((suffix) => `${server.betsFile}.${suffix}`).filter((p) => existsSync(p));
+  t.comment(
+    `built ${bytes.length} bytes in ${SCHEDULE.length} batches; last batch ${boundaries.at(-2)}..${boundaries.at(-1)}; sidecars: ${sidecars.map((p) => p.split('/').pop()).join(', ') || 'none'}`,
+  );
   const inputFiles: Record<number, string> = {};
   for (const agency of [1, 2]) {
     inputFiles[agency] = join(dir, `agency-${agency}.csv`);
@@ -159,7 +151,10 @@ async function resumeWithClients(t: Test, server: ServerHandle, built: Built): P
   const winners: Record<number, number> = {};
   const runs = await Promise.all(
     [1, 2].map((agency) =>
-      finishClient(startClient(t, { id: agency, port: server.port, dataFile: built.inputFiles[agency], batch: 3, loopAmount: 50, loopPeriod: '50ms' }), 60_000),
+      finishClient(
+        startClient(t, { id: agency, port: server.port, dataFile: built.inputFiles[agency], batch: 3, loopAmount: 50, loopPeriod: '50ms' }),
+        60_000,
+      ),
     ),
   );
   runs.forEach((run, i) => {
@@ -178,7 +173,11 @@ function checkCompleted(t: Test, betsFile: string, keptPrefix: Buffer): void {
   t.equal(lines.pop(), '', 'the completed file ends with a newline');
   for (const line of lines) byAgency[Number(line.split(',')[0])]?.push(`${line}\n`);
   for (const agency of [1, 2]) {
-    t.same(byAgency[agency], INPUT[agency].map((b) => storedLine(agency, b)), `agency ${agency}: every bet exactly once, in order`);
+    t.same(
+      byAgency[agency],
+      INPUT[agency].map((b) => storedLine(agency, b)),
+      `agency ${agency}: every bet exactly once, in order`,
+    );
   }
   t.equal(lines.length, A1.length + A2.length, 'nothing else is stored');
 }
@@ -190,7 +189,10 @@ async function checkOffset(t: Test, built: Built, cut: number, useClients: boole
   const dir = prepare(t, built, `cut-${cut}`, cut);
   const server = await startServer(t, { agencies: 2, dir, name: `central-cut-${cut}` });
   const recovered = readFileSync(server.betsFile);
-  t.ok(built.boundaries.includes(recovered.length), `cut at ${cut}: the recovered file is a prefix of whole batches (${recovered.length} bytes)`);
+  t.ok(
+    built.boundaries.includes(recovered.length),
+    `cut at ${cut}: the recovered file is a prefix of whole batches (${recovered.length} bytes)`,
+  );
   t.equal(recovered.length, expectedKeep, `cut at ${cut}: cut back to the end of the last whole batch (${expectedKeep})`);
   t.ok(recovered.equals(built.bytes.subarray(0, recovered.length)), `cut at ${cut}: the kept bytes are the original ones`);
   const discarded = cut - expectedKeep;
@@ -198,9 +200,17 @@ async function checkOffset(t: Test, built: Built, cut: number, useClients: boole
   t.equal(Number(recovery?.fields['discarded_bytes']), discarded, `cut at ${cut}: recovery logs discarded_bytes ${discarded}`);
   const torn = server.logs().filter((l) => /torn/.test(l.action));
   if (discarded > 0) {
-    t.ok(torn.some((l) => Number(l.fields['bytes']) === discarded), `cut at ${cut}: a torn_… line reports the ${discarded} bytes cut`, { lines: torn.map((l) => l.raw) });
+    t.ok(
+      torn.some((l) => Number(l.fields['bytes']) === discarded),
+      `cut at ${cut}: a torn_… line reports the ${discarded} bytes cut`,
+      { lines: torn.map((l) => l.raw) },
+    );
   } else {
-    t.same(torn.map((l) => l.raw), [], `cut at ${cut}: nothing was cut, no torn line`);
+    t.same(
+      torn.map((l) => l.raw),
+      [],
+      `cut at ${cut}: nothing was cut, no torn line`,
+    );
   }
 
   const held = countsIn(recovered);
@@ -241,18 +251,20 @@ t.test('the journal itself torn inside its last entry', async (t) => {
   const end = built.boundaries.at(-1)!;
   const sizes = Array.from({ length: entry + 1 }, (_, i) => size - entry + i - 1).filter((s) => s >= 0 && s < size);
   t.jobs = POOL;
-  await Promise.all(sizes.map((indexSize) =>
-    t.test(`journal cut to ${indexSize} bytes, data whole`, async (t) => {
-      const dir = prepare(t, built, `index-${indexSize}`, end, (d) => truncateSync(join(d, 'bets.csv.journal'), indexSize));
-      const server = await startServer(t, { agencies: 2, dir, name: `central-index-${indexSize}` });
-      const recovered = readFileSync(server.betsFile);
-      t.ok(built.boundaries.includes(recovered.length), `the recovered file is a prefix of whole batches (${recovered.length} bytes)`);
-      t.ok(recovered.equals(built.bytes.subarray(0, recovered.length)), 'the kept bytes are the original ones');
-      const { stored, winners } = await resumeInTest(server);
-      t.same(stored, countsIn(recovered), 'each Welcome says how many of the agency’s bets the file holds');
-      t.same(winners, WINNERS, 'winners after resuming');
-      checkCompleted(t, server.betsFile, recovered);
-      t.equal(await server.stop('SIGTERM'), 0, 'central stops cleanly');
-    }),
-  ));
+  await Promise.all(
+    sizes.map((indexSize) =>
+      t.test(`journal cut to ${indexSize} bytes, data whole`, async (t) => {
+        const dir = prepare(t, built, `index-${indexSize}`, end, (d) => truncateSync(join(d, 'bets.csv.journal'), indexSize));
+        const server = await startServer(t, { agencies: 2, dir, name: `central-index-${indexSize}` });
+        const recovered = readFileSync(server.betsFile);
+        t.ok(built.boundaries.includes(recovered.length), `the recovered file is a prefix of whole batches (${recovered.length} bytes)`);
+        t.ok(recovered.equals(built.bytes.subarray(0, recovered.length)), 'the kept bytes are the original ones');
+        const { stored, winners } = await resumeInTest(server);
+        t.same(stored, countsIn(recovered), 'each Welcome says how many of the agency’s bets the file holds');
+        t.same(winners, WINNERS, 'winners after resuming');
+        checkCompleted(t, server.betsFile, recovered);
+        t.equal(await server.stop('SIGTERM'), 0, 'central stops cleanly');
+      }),
+    ),
+  );
 });

@@ -167,7 +167,11 @@ t.test('every line is a valid bet in the documented format', async (t) => {
   t.ok(twoWordFirst > 1000, `two-word first names: ${twoWordFirst}`);
   t.ok(accented > 3000, `lines with Spanish accents or ñ: ${accented}`);
   t.ok(names.size > 2000, `varied names: ${names.size}`);
-  for (const name of ['José', 'María', 'Núñez', 'Muñoz', 'Peña']) t.ok(all.some((line) => line.includes(name)), `has ${name}`);
+  for (const name of ['José', 'María', 'Núñez', 'Muñoz', 'Peña'])
+    t.ok(
+      all.some((line) => line.includes(name)),
+      `has ${name}`,
+    );
   t.ok(Buffer.from(readFileSync(join(out, 'agency-1.csv'), 'utf8'), 'utf8').equals(readFileSync(join(out, 'agency-1.csv'))), 'valid UTF-8');
 });
 

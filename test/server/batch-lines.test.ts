@@ -164,7 +164,11 @@ t.test('batches append one after another; reset starts over', async (t) => {
   t.equal(writer.append(one, today()), 1);
   t.equal(writer.append(many, today()), 300);
   t.equal(writer.append(bodyOf([{ ...good, document: 'x' }]), today()), -1);
-  t.equal(writer.lines.toString(), Buffer.concat([slowPath(one, 5)!, slowPath(many, 5)!]).toString(), 'grown past its first buffer, earlier lines kept');
+  t.equal(
+    writer.lines.toString(),
+    Buffer.concat([slowPath(one, 5)!, slowPath(many, 5)!]).toString(),
+    'grown past its first buffer, earlier lines kept',
+  );
   writer.appendLines(Buffer.from('5,"A, B",C,1,1999-03-17,1\n'));
   t.ok(writer.lines.toString().endsWith('9999-03-17,299\n5,"A, B",C,1,1999-03-17,1\n'.replace('9999', '1999')));
   writer.reset();

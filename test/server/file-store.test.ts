@@ -75,8 +75,14 @@ const { parentPort, workerData, threadId } = require('node:worker_threads');
 })().catch((error) => parentPort.postMessage({ error: String(error) }));
 `;
 
-function run(code: string, workerData: Record<string, unknown>): { worker: Worker; message: (pred: (m: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>> } {
-  const worker = new Worker(code, { eval: true, workerData: { hostUrl: HOST_URL, stateUrl: STATE_URL, loggerUrl: LOGGER_URL, ...workerData } });
+function run(
+  code: string,
+  workerData: Record<string, unknown>,
+): { worker: Worker; message: (pred: (m: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>> } {
+  const worker = new Worker(code, {
+    eval: true,
+    workerData: { hostUrl: HOST_URL, stateUrl: STATE_URL, loggerUrl: LOGGER_URL, ...workerData },
+  });
   const seen: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
   worker.on('message', (m: Record<string, unknown>) => {
@@ -122,35 +128,46 @@ t.test('four workers append and sync at once: every write whole, in order, durab
     for (let l = 0; l < LINES; l++) if (!lines[i + l].startsWith(`${agency},${w},L${l},`)) broken++;
     next.set(Number(agency), expected + 1);
   }
-  t.equal(broken, 0, 'writes of different workers never interleave, and each agency\'s come in order');
+  t.equal(broken, 0, "writes of different workers never interleave, and each agency's come in order");
 
   const again = FileStoreHost.open({ betsFile, durable: true, roster: [], logger: quiet, fault: null, onFatal: () => undefined });
-  t.match(again.report, { kind: 'recovered', bets: 4 * WRITES * LINES, agencies: 4, discardedBytes: 0 }, 'a new store replays the journal over the whole file');
+  t.match(
+    again.report,
+    { kind: 'recovered', bets: 4 * WRITES * LINES, agencies: 4, discardedBytes: 0 },
+    'a new store replays the journal over the whole file',
+  );
   await again.close();
 });
 
 for (const hold of ['lock', 'syncer'] as const) {
-  t.test(`a worker that dies holding the ${hold === 'lock' ? 'lock' : 'sync election'} fail-stops the store instead of stalling it`, async (t) => {
-    const fatal: FatalStorageError[] = [];
-    const { host } = open(t, fatal);
-    const holder = run(HOLDER, { init: host.fileInit(), hold });
-    await holder.message((m) => m['holding'] === hold);
-    const threadId = holder.worker.threadId;
-    // A writer that comes now waits for the lock (or for the sync that never ends)...
-    const writer = run(APPENDER, { init: host.fileInit(), agency: 9, writes: 3, lines: 2 });
-    await new Promise((r) => setTimeout(r, 200));
-    // ...until the holder dies and the accepting thread answers for it.
-    await holder.worker.terminate();
-    t.equal(await host.threadExited(threadId, 0), true, 'the accepting thread sees what the dead worker held and fail-stops');
-    t.equal(fatal.length, 1, 'one fatal report');
-    t.match(fatal[0], { operation: 'worker', error: new RegExp(`worker thread ${threadId} exited`) }, 'naming the thread and what it held');
-    const outcome = await Promise.race([
-      writer.message((m) => m['done'] === true || 'error' in m).catch((error: Error) => ({ error: error.message })),
-      new Promise((r) => setTimeout(() => r({ stalled: true }), 1500)),
-    ]);
-    t.notMatch(outcome, { done: true }, 'the waiting writer is never acknowledged after the fail-stop');
-    await writer.worker.terminate();
-  });
+  t.test(
+    `a worker that dies holding the ${hold === 'lock' ? 'lock' : 'sync election'} fail-stops the store instead of stalling it`,
+    async (t) => {
+      const fatal: FatalStorageError[] = [];
+      const { host } = open(t, fatal);
+      const holder = run(HOLDER, { init: host.fileInit(), hold });
+      await holder.message((m) => m['holding'] === hold);
+      const threadId = holder.worker.threadId;
+      // A writer that comes now waits for the lock (or for the sync that never ends)...
+      const writer = run(APPENDER, { init: host.fileInit(), agency: 9, writes: 3, lines: 2 });
+      await new Promise((r) => setTimeout(r, 200));
+      // ...until the holder dies and the accepting thread answers for it.
+      await holder.worker.terminate();
+      t.equal(await host.threadExited(threadId, 0), true, 'the accepting thread sees what the dead worker held and fail-stops');
+      t.equal(fatal.length, 1, 'one fatal report');
+      t.match(
+        fatal[0],
+        { operation: 'worker', error: new RegExp(`worker thread ${threadId} exited`) },
+        'naming the thread and what it held',
+      );
+      const outcome = await Promise.race([
+        writer.message((m) => m['done'] === true || 'error' in m).catch((error: Error) => ({ error: error.message })),
+        new Promise((r) => setTimeout(() => r({ stalled: true }), 1500)),
+      ]);
+      t.notMatch(outcome, { done: true }, 'the waiting writer is never acknowledged after the fail-stop');
+      await writer.worker.terminate();
+    },
+  );
 }
 
 t.test('a worker that exits holding nothing changes nothing', async (t) => {

@@ -11,7 +11,15 @@ import { dirname } from 'node:path';
 import { threadId, type TransferListItem } from 'node:worker_threads';
 import type { Logger } from '../../../common/logger.js';
 import { rosterDigest, type Roster } from '../../roster.js';
-import { LotteryMismatch, StorageStartupError, type FatalStorageError, type StoredResult, type StoreHost, type StoreReport, type WorkerStoreInit } from '../store.js';
+import {
+  LotteryMismatch,
+  StorageStartupError,
+  type FatalStorageError,
+  type StoredResult,
+  type StoreHost,
+  type StoreReport,
+  type WorkerStoreInit,
+} from '../store.js';
 import { findWinners } from './draw-scan.js';
 import { FileStore, type FileStoreFiles, type FileStoreHooks } from './file-store.js';
 import { createFaultState, FaultyIo, nodeIo, writeFully, type FaultPlan, type FileIo, type InjectedFault } from './io.js';
@@ -26,7 +34,6 @@ export interface FileStoreInit {
   readonly files: FileStoreFiles;
   readonly fault: { readonly plan: FaultPlan; readonly state: SharedArrayBuffer } | null;
 }
-
 
 export function journalPathOf(betsFile: string): string {
   return `${betsFile}.journal`;
@@ -182,7 +189,12 @@ export class FileStoreHost implements StoreHost {
     if (header === null) {
       // A first start (or a header torn by a crash during one): a new lottery.
       io.truncate(journalFd, 0);
-      header = { rosterSize: roster.length, rosterDigest: rosterDigest(roster), lotteryId: randomBytes(16).toString('hex'), createdMs: Date.now() };
+      header = {
+        rosterSize: roster.length,
+        rosterDigest: rosterDigest(roster),
+        lotteryId: randomBytes(16).toString('hex'),
+        createdMs: Date.now(),
+      };
       writeFully(io, journalFd, encodeHeader(header));
       const adopted = this.#adopt();
       this.#settle(adopted.dataSize, adopted.journalSize);
@@ -203,7 +215,7 @@ export class FileStoreHost implements StoreHost {
       throw new LotteryMismatch(
         `${this.#files.dataPath} belongs to lottery ${header.lotteryId} (started ${new Date(header.createdMs).toISOString()}), ` +
           `whose roster of ${header.rosterSize} agencies is not the configured one (${roster.length}); ` +
-          'start with that lottery\'s settings, or move bets.csv and its .journal/.winners files away to start a new lottery',
+          "start with that lottery's settings, or move bets.csv and its .journal/.winners files away to start a new lottery",
       );
     }
     const replayed = replayJournal(io, dataFd, journalFd, state);
@@ -229,7 +241,9 @@ export class FileStoreHost implements StoreHost {
       return adoptBetsFile(this.#io, dataFd, journalFd, this.#state);
     } catch (error) {
       if (!(error instanceof NotABetsFile)) throw error;
-      throw new StorageStartupError(`${dataPath} has no journal and is not a file of stored bets: ${error.message}; move it away or fix it`);
+      throw new StorageStartupError(
+        `${dataPath} has no journal and is not a file of stored bets: ${error.message}; move it away or fix it`,
+      );
     }
   }
 
@@ -241,7 +255,12 @@ export class FileStoreHost implements StoreHost {
 }
 
 /** A worker's FileStore over the shared state the accepting thread made. */
-export function workerFileStore(init: FileStoreInit, workerThreadId: number, logger: Logger, onFatal: (failure: FatalStorageError) => void): FileStore {
+export function workerFileStore(
+  init: FileStoreInit,
+  workerThreadId: number,
+  logger: Logger,
+  onFatal: (failure: FatalStorageError) => void,
+): FileStore {
   let io: FileIo = nodeIo;
   if (init.fault) {
     const faulty = new FaultyIo(nodeIo, init.fault.plan, init.fault.state, faultLogger(logger));
@@ -255,13 +274,19 @@ export function workerFileStore(init: FileStoreInit, workerThreadId: number, log
 function storeHooks(logger: Logger, onFatal: (failure: FatalStorageError) => void): FileStoreHooks {
   return {
     onWriteFailed: ({ file, error }) =>
-      logger.error('storage', 'fail', { operation: 'write', file, error, detail: 'cut back to the last whole write; its agency will send it again' }),
+      logger.error('storage', 'fail', {
+        operation: 'write',
+        file,
+        error,
+        detail: 'cut back to the last whole write; its agency will send it again',
+      }),
     onFatal,
   };
 }
 
 function faultLogger(logger: Logger) {
-  return (fault: InjectedFault) => logger.warning('fault_injected', 'success', { n: fault.n, operation: fault.operation, file: fault.file, effect: fault.effect });
+  return (fault: InjectedFault) =>
+    logger.warning('fault_injected', 'success', { n: fault.n, operation: fault.operation, file: fault.file, effect: fault.effect });
 }
 
 function open(io: FileIo, path: string): number {
@@ -295,4 +320,3 @@ function readHeader(io: FileIo, fd: number, path: string) {
   }
   return header;
 }
-

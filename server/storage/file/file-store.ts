@@ -221,7 +221,10 @@ export class FileStore implements BetStore {
       if (io.size(files.dataFd) !== dataStart) io.truncate(files.dataFd, dataStart);
       if (io.size(files.journalFd) !== journalStart) io.truncate(files.journalFd, journalStart);
     } catch (cutError) {
-      void this.failStop({ file, operation: 'ftruncate', error: `${(cutError as Error).message} (after a failed write: ${error.message})` }, { holding: true });
+      void this.failStop(
+        { file, operation: 'ftruncate', error: `${(cutError as Error).message} (after a failed write: ${error.message})` },
+        { holding: true },
+      );
       throw new StoreFailed('the central is stopping: a failed write could not be undone');
     }
     this.hooks.onWriteFailed({ file, error: error.message });

@@ -19,17 +19,7 @@
  *     dirty pages clean, so the data never reaches the disk), then EIO;
  *   - a truncate, rename or open fails with EIO and changes nothing.
  */
-import {
-  closeSync,
-  fdatasync,
-  fstatSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 
 export interface FileIo {
   open(path: string, flags: string): number;
@@ -95,7 +85,11 @@ export function faultPlanFrom(value: string | undefined): FaultPlan | null {
   if (!m || Number(m[2]) < 1) {
     throw new Error(`${FAULT_VARIABLE} must be [write:|sync:]<n>[:EIO|ENOSPC|crash|crash-after] with n ≥ 1, got ${JSON.stringify(value)}`);
   }
-  return { only: (m[1] as 'write' | 'sync' | undefined) ?? 'any', at: Number(m[2]), effect: (m[3] as FaultPlan['effect'] | undefined) ?? 'EIO' };
+  return {
+    only: (m[1] as 'write' | 'sync' | undefined) ?? 'any',
+    at: Number(m[2]),
+    effect: (m[3] as FaultPlan['effect'] | undefined) ?? 'EIO',
+  };
 }
 
 /** Shared by every thread of one central: the operation counter and each descriptor's last synced length. */
@@ -185,7 +179,8 @@ export class FaultyIo implements FileIo {
     }
     const half = length >> 1;
     const written = half > 0 ? this.inner.write(fd, bytes, offset, half) : 0;
-    if (this.plan.effect !== 'ENOSPC' || written === 0) throw ioError(this.plan.effect === 'ENOSPC' ? 'ENOSPC' : 'EIO', 'write', this.#file(fd));
+    if (this.plan.effect !== 'ENOSPC' || written === 0)
+      throw ioError(this.plan.effect === 'ENOSPC' ? 'ENOSPC' : 'EIO', 'write', this.#file(fd));
     this.#full.add(fd);
     return written;
   }

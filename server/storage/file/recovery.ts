@@ -24,7 +24,6 @@ import { writeFully, type FileIo } from './io.js';
 import { wholeLines, type LineChunk } from './whole-lines.js';
 import type { JournalState } from './journal-state.js';
 
-
 export interface Replayed {
   readonly entries: number;
   readonly bets: number;

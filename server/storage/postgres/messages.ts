@@ -9,7 +9,14 @@ import type { AgencyLedger, FinishOutcome } from '../store.js';
 
 export type StoreRequest =
   | { readonly op: 'ledger'; readonly id: number; readonly agency: number }
-  | { readonly op: 'append'; readonly ticket: number; readonly agency: number; readonly lines: Uint8Array; readonly bets: number; readonly position: number }
+  | {
+      readonly op: 'append';
+      readonly ticket: number;
+      readonly agency: number;
+      readonly lines: Uint8Array;
+      readonly bets: number;
+      readonly position: number;
+    }
   | { readonly op: 'settle'; readonly ticket: number; readonly agency: number; readonly position: number }
   | { readonly op: 'finish'; readonly id: number; readonly agency: number; readonly total: number }
   | { readonly op: 'winners'; readonly id: number; readonly agency: number };

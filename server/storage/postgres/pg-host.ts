@@ -17,7 +17,15 @@ import { MessageChannel, type MessagePort, type TransferListItem } from 'node:wo
 import pg from 'pg';
 import type { Logger } from '../../../common/logger.js';
 import { WINNING_NUMBER } from '../../../protocol/index.js';
-import { LotteryMismatch, type AgencyLedger, type FinishOutcome, type StoredResult, type StoreHost, type StoreReport, type WorkerStoreInit } from '../store.js';
+import {
+  LotteryMismatch,
+  type AgencyLedger,
+  type FinishOutcome,
+  type StoredResult,
+  type StoreHost,
+  type StoreReport,
+  type WorkerStoreInit,
+} from '../store.js';
 import { Committer, type Claim } from './committer.js';
 import type { StoreFailure, StoreReply, StoreRequest } from './messages.js';
 import { DRAW_LOCK, LOCK_NAMESPACE, prepareSchema, readLottery } from './schema.js';
@@ -76,9 +84,13 @@ export class PgStoreHost implements StoreHost {
       keepAlive: true,
       application_name: 'lottery-server',
     });
-    pool.on('error', (error) => options.logger.warning('database', 'fail', { error: error.message, detail: 'an idle connection broke; it is replaced' }));
+    pool.on('error', (error) =>
+      options.logger.warning('database', 'fail', { error: error.message, detail: 'an idle connection broke; it is replaced' }),
+    );
     // A connection in use that breaks (or gets a late answer after a timeout) fails its query; its 'error' must not crash the central.
-    pool.on('connect', (client) => client.on('error', (error) => options.logger.debug('database', 'fail', { error: error.message, detail: 'a connection broke' })));
+    pool.on('connect', (client) =>
+      client.on('error', (error) => options.logger.debug('database', 'fail', { error: error.message, detail: 'a connection broke' })),
+    );
     const client = await connectWithRetry(pool, options);
     let report: StoreReport;
     try {
@@ -87,7 +99,7 @@ export class PgStoreHost implements StoreHost {
         throw new LotteryMismatch(
           `the database ${redact(options.url)} holds lottery ${row.lotteryId} (started ${new Date(row.createdMs).toISOString()}), ` +
             `whose roster of ${row.roster.length} agencies is not the configured one (${options.roster.length}); ` +
-            'start with that lottery\'s settings, or use an empty database to start a new lottery',
+            "start with that lottery's settings, or use an empty database to start a new lottery",
         );
       }
       const counts = await client.query<{ bets: number; agencies: number; finished: number }>(
@@ -124,7 +136,9 @@ export class PgStoreHost implements StoreHost {
   }
 
   async finishedCount(): Promise<number> {
-    const result = await this.#pool.query<{ n: number }>('SELECT count(*)::int AS n FROM agencies WHERE finished AND agency = ANY($1)', [[...this.options.roster]]);
+    const result = await this.#pool.query<{ n: number }>('SELECT count(*)::int AS n FROM agencies WHERE finished AND agency = ANY($1)', [
+      [...this.options.roster],
+    ]);
     return result.rows[0].n;
   }
 
@@ -150,12 +164,16 @@ export class PgStoreHost implements StoreHost {
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_NAMESPACE, DRAW_LOCK]);
-      const lottery = await client.query<{ drawn: boolean; lottery_id: string }>('SELECT drawn_at IS NOT NULL AS drawn, lottery_id FROM lottery WHERE id = 1 FOR UPDATE');
+      const lottery = await client.query<{ drawn: boolean; lottery_id: string }>(
+        'SELECT drawn_at IS NOT NULL AS drawn, lottery_id FROM lottery WHERE id = 1 FOR UPDATE',
+      );
       if (lottery.rows[0].drawn) {
         await client.query('COMMIT');
         return 'elsewhere';
       }
-      const finished = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM agencies WHERE finished AND agency = ANY($1)', [[...this.options.roster]]);
+      const finished = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM agencies WHERE finished AND agency = ANY($1)', [
+        [...this.options.roster],
+      ]);
       if (finished.rows[0].n < this.options.roster.length) throw new Error('not every roster agency has finished yet');
       await client.query('INSERT INTO winners (agency, document) SELECT agency, document FROM bets WHERE number = $1', [WINNING_NUMBER]);
       await client.query('UPDATE lottery SET drawn_at = now(), announced_at = now() WHERE id = 1');
@@ -243,7 +261,11 @@ export class PgStoreHost implements StoreHost {
 
   #databaseError(what: string, error: Error): void {
     if (this.#closing) return;
-    this.options.logger.error('database', 'fail', { connection: what, error: error.message, detail: 'nothing unconfirmed is acknowledged; agencies resume from the database' });
+    this.options.logger.error('database', 'fail', {
+      connection: what,
+      error: error.message,
+      detail: 'nothing unconfirmed is acknowledged; agencies resume from the database',
+    });
   }
 
   // ---- one worker's requests --------------------------------------------------
@@ -251,7 +273,8 @@ export class PgStoreHost implements StoreHost {
   #serve(port: MessagePort): void {
     let claim: (Claim & { port: MessagePort; lastTicket: number }) | null = null;
     const reply = (message: StoreReply) => port.postMessage(message);
-    const refuse = (id: number, failure: StoreFailure, error: unknown) => reply({ op: 'refused', id, failure, message: (error as Error).message ?? String(error) });
+    const refuse = (id: number, failure: StoreFailure, error: unknown) =>
+      reply({ op: 'refused', id, failure, message: (error as Error).message ?? String(error) });
     port.on('message', (request: StoreRequest) => {
       switch (request.op) {
         case 'ledger':
@@ -268,7 +291,13 @@ export class PgStoreHost implements StoreHost {
           if (!claim) return reply({ op: 'lost', from: request.ticket, failure: 'unavailable', message: 'no session: say Hello first' });
           claim.lastTicket = request.ticket;
           const lines = request.op === 'append' ? request.lines : null;
-          return this.#committer.enqueue({ claim, ticket: request.ticket, lines, bets: request.op === 'append' ? request.bets : 0, position: request.position });
+          return this.#committer.enqueue({
+            claim,
+            ticket: request.ticket,
+            lines,
+            bets: request.op === 'append' ? request.bets : 0,
+            position: request.position,
+          });
         }
         case 'finish':
           this.#finish(claim, request.agency, request.total).then(
@@ -286,7 +315,10 @@ export class PgStoreHost implements StoreHost {
   }
 
   /** Takes the agency's lock and a new session number; its ledger as the database holds it. */
-  async #claim(agency: number, port: MessagePort): Promise<{ ledger: AgencyLedger; claimed: Claim & { port: MessagePort; lastTicket: number } }> {
+  async #claim(
+    agency: number,
+    port: MessagePort,
+  ): Promise<{ ledger: AgencyLedger; claimed: Claim & { port: MessagePort; lastTicket: number } }> {
     const lease = this.#lease;
     if (!lease) throw claimError('unavailable', 'the central is reconnecting to the database');
     const locked = await lease.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [LOCK_NAMESPACE, agency]);
@@ -307,7 +339,8 @@ export class PgStoreHost implements StoreHost {
         port,
         lastTicket: 0,
         committed: (through: number) => port.postMessage({ op: 'committed', through } satisfies StoreReply),
-        lost: (from: number, failure: StoreFailure, message: string) => port.postMessage({ op: 'lost', from, failure, message } satisfies StoreReply),
+        lost: (from: number, failure: StoreFailure, message: string) =>
+          port.postMessage({ op: 'lost', from, failure, message } satisfies StoreReply),
       };
       this.#claims.set(agency, claimed);
       return { ledger: { stored, settled, finished }, claimed };
@@ -328,16 +361,24 @@ export class PgStoreHost implements StoreHost {
 
   async #finish(claim: Claim | null, agency: number, total: number): Promise<FinishOutcome> {
     if (!claim || claim.agency !== agency) throw claimError('unavailable', 'no session: say Hello first');
-    const done = await this.#pool.query('UPDATE agencies SET finished = true WHERE agency = $1 AND session = $2 AND stored = $3', [agency, claim.session, total]);
+    const done = await this.#pool.query('UPDATE agencies SET finished = true WHERE agency = $1 AND session = $2 AND stored = $3', [
+      agency,
+      claim.session,
+      total,
+    ]);
     if (done.rowCount === 1) return { ok: true };
-    const row = await this.#pool.query<{ stored: number; session: number }>('SELECT stored, session FROM agencies WHERE agency = $1', [agency]);
+    const row = await this.#pool.query<{ stored: number; session: number }>('SELECT stored, session FROM agencies WHERE agency = $1', [
+      agency,
+    ]);
     if (row.rows[0]?.session !== claim.session) throw claimError('busy', `agency ${agency}'s session was taken over at another central`);
     return { ok: false, stored: row.rows[0].stored };
   }
 
   async #winners(agency?: number): Promise<Map<number, string[]>> {
     const result = await this.#pool.query<{ agency: number; document: string }>(
-      agency === undefined ? 'SELECT agency, document FROM winners ORDER BY agency, document' : 'SELECT agency, document FROM winners WHERE agency = $1 ORDER BY document',
+      agency === undefined
+        ? 'SELECT agency, document FROM winners ORDER BY agency, document'
+        : 'SELECT agency, document FROM winners WHERE agency = $1 ORDER BY document',
       agency === undefined ? [] : [agency],
     );
     const winners = new Map<number, string[]>();
@@ -363,7 +404,12 @@ async function connectWithRetry(pool: pg.Pool, options: PgStoreOptions): Promise
       return await pool.connect();
     } catch (error) {
       if (Date.now() > deadline) throw new Error(`cannot reach the database ${redact(options.url)}: ${(error as Error).message}`);
-      options.logger.warning('database', 'in_progress', { url: redact(options.url), attempt, error: (error as Error).message, retry_in: '1s' });
+      options.logger.warning('database', 'in_progress', {
+        url: redact(options.url),
+        attempt,
+        error: (error as Error).message,
+        retry_in: '1s',
+      });
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }

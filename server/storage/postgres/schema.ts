@@ -63,7 +63,11 @@ export interface LotteryRow {
 }
 
 /** Creates what is missing; returns the lottery row (inserting it with `roster` on a new database). */
-export async function prepareSchema(client: PoolClient, roster: readonly number[], newLotteryId: string): Promise<{ row: LotteryRow; created: boolean }> {
+export async function prepareSchema(
+  client: PoolClient,
+  roster: readonly number[],
+  newLotteryId: string,
+): Promise<{ row: LotteryRow; created: boolean }> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_NAMESPACE, SCHEMA_LOCK]);
@@ -73,10 +77,10 @@ export async function prepareSchema(client: PoolClient, roster: readonly number[
     else if (version.rows[0].version !== SCHEMA_VERSION) {
       throw new Error(`the database holds schema version ${version.rows[0].version}; this central uses ${SCHEMA_VERSION}`);
     }
-    const inserted = await client.query(
-      'INSERT INTO lottery (id, lottery_id, roster) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING',
-      [newLotteryId, [...roster]],
-    );
+    const inserted = await client.query('INSERT INTO lottery (id, lottery_id, roster) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING', [
+      newLotteryId,
+      [...roster],
+    ]);
     const row = await readLottery(client);
     await client.query('COMMIT');
     return { row: row!, created: inserted.rowCount === 1 };
@@ -87,10 +91,20 @@ export async function prepareSchema(client: PoolClient, roster: readonly number[
 }
 
 export async function readLottery(client: Pick<PoolClient, 'query'>): Promise<LotteryRow | null> {
-  const result = await client.query<{ lottery_id: string; roster: number[]; created: Date; drawn_at: Date | null; announced_at: Date | null }>(
-    'SELECT lottery_id, roster, created, drawn_at, announced_at FROM lottery WHERE id = 1',
-  );
+  const result = await client.query<{
+    lottery_id: string;
+    roster: number[];
+    created: Date;
+    drawn_at: Date | null;
+    announced_at: Date | null;
+  }>('SELECT lottery_id, roster, created, drawn_at, announced_at FROM lottery WHERE id = 1');
   const row = result.rows[0];
   if (!row) return null;
-  return { lotteryId: row.lottery_id, roster: row.roster, createdMs: row.created.getTime(), drawn: row.drawn_at !== null, announced: row.announced_at !== null };
+  return {
+    lotteryId: row.lottery_id,
+    roster: row.roster,
+    createdMs: row.created.getTime(),
+    drawn: row.drawn_at !== null,
+    announced: row.announced_at !== null,
+  };
 }

@@ -73,6 +73,9 @@ t.test('SIGKILL agencies at random moments and start them again: end state exact
   let lastChange = Date.now();
   // Kills come at random moments, 50–400 ms apart, until SCHEDULED_KILLS happened; then the agencies run free.
   let nextKillAt = Date.now() + rng.int(50, 400);
+  const parked = (i: number) => findLogs(current[i].logs(), 'bets_summary').length > 0;
+  const parkedKill = () => killLog.some((l) => /waiting for the draw/.test(l));
+  const scheduleDone = () => kills >= SCHEDULED_KILLS && parkedKill();
   while (running().length > 0 || current[HELD] === undefined) {
     if (progress() !== lastProgress) {
       lastProgress = progress();
@@ -92,9 +95,11 @@ t.test('SIGKILL agencies at random moments and start them again: end state exact
       throw new Error(`agency ${failed + 1} exited ${JSON.stringify(current[failed].exit)}`);
     }
     await delay(10);
-    if (kills >= SCHEDULED_KILLS && current[HELD] === undefined) launch(HELD);
-    if (kills >= SCHEDULED_KILLS || Date.now() < nextKillAt) continue;
-    const alive = running();
+    if (scheduleDone() && current[HELD] === undefined) launch(HELD);
+    if (scheduleDone() || Date.now() < nextKillAt) continue;
+    // After the random kills, one more on an agency parked after Done if none hit one yet (a slow
+    // machine can keep every random kill before Done): the agencies are held, so one parks in time.
+    const alive = kills >= SCHEDULED_KILLS ? running().filter(parked) : running();
     if (alive.length === 0) continue;
     const victim = rng.pick(alive);
     const size = fileSize(server.betsFile);
@@ -103,12 +108,11 @@ t.test('SIGKILL agencies at random moments and start them again: end state exact
     // It may have finished on its own just before the signal: then nothing was killed.
     if (current[victim].exit?.signal !== 'SIGKILL') continue;
     kills++;
-    const phase =
-      findLogs(current[victim].logs(), 'bets_summary').length > 0
-        ? 'after Done, waiting for the draw'
-        : findLogs(current[victim].logs(), 'session', 'success').length > 0
-          ? 'streaming'
-          : 'before its session';
+    const phase = parked(victim)
+      ? 'after Done, waiting for the draw'
+      : findLogs(current[victim].logs(), 'session', 'success').length > 0
+        ? 'streaming'
+        : 'before its session';
     killLog.push(
       `#${kills} agency ${victim + 1} ${phase}, at ${size} bytes, ${finishedCount(server.betsFile)} finished, ${Date.now() - began} ms`,
     );
@@ -117,13 +121,10 @@ t.test('SIGKILL agencies at random moments and start them again: end state exact
   }
   t.comment(`${kills} agency kills, launches per agency ${launches.join(', ')}, ${Date.now() - began} ms`);
   t.comment(killLog.join('\n'));
-  t.equal(kills, SCHEDULED_KILLS, `${SCHEDULED_KILLS} agency kills happened`);
+  t.ok(kills >= SCHEDULED_KILLS, `at least ${SCHEDULED_KILLS} agency kills happened`);
 
   const finals: ClientRun[] = await Promise.all(current.map((p) => finishClient(p, 60_000)));
-  t.ok(
-    killLog.some((l) => /waiting for the draw/.test(l)),
-    'some kills hit an agency parked after Done, waiting for the draw',
-  );
+  t.ok(parkedKill(), 'some kills hit an agency parked after Done, waiting for the draw');
   const busy = findLogs(server.logs(), 'protocol_error').filter((l) => l.fields['code'] === 'ERR_AGENCY_BUSY').length;
   t.comment(`ERR_AGENCY_BUSY answers while a killed agency's session was still held: ${busy}`);
   assertExactEnd(t, data, server.betsFile, finals, [server.process]);

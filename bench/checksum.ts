@@ -83,7 +83,11 @@ export function addTextLine(d: Digest, line: string): void {
   addLine(d, bytes.length);
 }
 
-/** Calls `onLine(buffer, start, end)` for every line of the file (end excludes the newline). */
+/**
+ * Calls `onLine(buffer, start, end)` for every line of the file (end excludes the newline).
+ * Not the store's wholeLines(): an input file's last line may lack its newline and a
+ * line may be of any length, where the store drops a torn tail and an over-long line.
+ */
 function forEachLine(path: string, onLine: (buffer: Buffer, start: number, end: number) => void): void {
   const fd = openSync(path, 'r');
   try {

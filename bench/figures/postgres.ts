@@ -1,0 +1,126 @@
+/**
+ * Figure 9: figure 3's run with the bets in PostgreSQL (a throw-away cluster,
+ * scripts/postgres-cluster.ts), on 1, 2 and 3 centrals sharing the database,
+ * against the file store on the same files just before.
+ */
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PostgresCluster, postgresUnavailable } from '../../scripts/postgres-cluster.js';
+import { Central } from '../lib/central.js';
+import { checkCentral, verifyStored } from '../lib/checks.js';
+import { totalBets, type AgencyInput } from '../lib/data.js';
+import { loadgenIngest, runLoadgen, type LoadgenRun } from '../lib/loadgen.js';
+import { correctnessError, figure, fmt, row, say, verdict } from '../lib/report.js';
+import { args, BATCH, LOADGEN_WINDOW, sizes, TARGET } from '../lib/settings.js';
+import { runDir, runTimeout } from '../lib/workspace.js';
+import { capLabel, type Context } from './context.js';
+import { drawRun } from './draw.js';
+
+interface PgIngestRun {
+  readonly centrals: number;
+  readonly bets: number;
+  /** All bets over the longest load generator's window (first batch to last ack). */
+  readonly betsPerSecond: number;
+  readonly centralCores: number;
+  readonly centralPeakRss: number;
+}
+
+/**
+ * Figure 3's run on one PostgreSQL shared by `centrals` centrals: the agencies
+ * are dealt round-robin to the centrals, one load generator per central, all
+ * at once. The database is emptied before, and read back after to check it.
+ */
+async function pgIngest(pg: PostgresCluster, inputs: readonly AgencyInput[], centrals: number): Promise<PgIngestRun> {
+  const label = `postgres-${centrals}`;
+  pg.psql('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  const dir = runDir(label);
+  const started: Central[] = [];
+  let runs: Array<Omit<LoadgenRun, 'serverPeakRss' | 'central'>>;
+  let peakRss = 0;
+  try {
+    for (let k = 0; k < centrals; k++) {
+      const options = { label: `${label}-${k + 1}`, betsFile: join(dir, `unused-${k + 1}.csv`), agencies: inputs.length };
+      started.push(await Central.start({ ...options, durable: true, listenTimeoutMs: 60_000, databaseUrl: pg.url }));
+    }
+    runs = await Promise.all(
+      started.map((central, k) => {
+        const mine = inputs.filter((_, i) => i % centrals === k).flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
+        const flags = ['--mode', 'ingest', '--batch', String(BATCH), '--window', String(LOADGEN_WINDOW), ...mine];
+        return runLoadgen(`${label}-${k + 1}`, central, flags, runTimeout(totalBets(inputs)));
+      }),
+    );
+  } finally {
+    for (const central of started) {
+      const { before, exit } = await central.stop();
+      peakRss = Math.max(peakRss, before?.peakRss ?? NaN);
+      checkCentral(central.options.label, central, exit, null);
+    }
+  }
+  const results = runs.flatMap((run) => run.result.agencies);
+  for (const input of inputs) {
+    const got = results.find((a) => a.agency === input.agency);
+    if (!got) correctnessError(`${label}: no result for agency ${input.agency}`);
+    else if (got.stored !== input.expected.digest.lines || got.winners.length !== input.expected.winners)
+      correctnessError(
+        `${label}: agency ${input.agency}: acked ${got.stored} with ${got.winners.length} winners, expected ${input.expected.digest.lines} and ${input.expected.winners}`,
+      );
+  }
+  // The table in the stored format (the same quoting as bets.csv for these names), checked like a bets.csv.
+  const copy = join(dir, 'bets-from-postgres.csv');
+  writeFileSync(
+    copy,
+    pg.psql('COPY (SELECT agency, first_name, last_name, document, birthdate, number FROM bets) TO STDOUT WITH (FORMAT csv)'),
+  );
+  verifyStored(label, copy, inputs);
+  if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
+  const bets = runs.reduce((n, run) => n + (run.result.bets ?? 0), 0);
+  const windowMs = Math.max(...runs.map((run) => run.result.ingestMs ?? NaN));
+  return {
+    centrals,
+    bets,
+    betsPerSecond: bets / (windowMs / 1000),
+    centralCores: runs.reduce((n, run) => n + run.serverCores, 0),
+    centralPeakRss: peakRss,
+  };
+}
+
+export async function postgres(ctx: Context): Promise<void> {
+  await figure(`9. PostgreSQL store, ${capLabel(ctx)}, 1–3 centrals; draw`, async () => {
+    const why = postgresUnavailable();
+    if (why) {
+      row('9. PostgreSQL store', `skipped: ${why}`, `≥ ${TARGET.postgresShare}× figure 3`, 'SKIP');
+      return;
+    }
+    const pg = await PostgresCluster.start();
+    try {
+      // The file store first, same files, same moment: the yardstick.
+      const file = (await loadgenIngest('postgres-yardstick', ctx.cap, true)).result.betsPerSecond ?? NaN;
+      say(`  file store: ${fmt.n(file)} bets/s`);
+      for (const centrals of [1, 2, 3]) {
+        const run = await pgIngest(pg, ctx.cap, centrals);
+        const share = run.betsPerSecond / file;
+        const text =
+          `${fmt.n(run.betsPerSecond)} bets/s = ${fmt.x(share)} the file store's ${fmt.n(file)}; ` +
+          `the centrals used ${run.centralCores.toFixed(2)} cores in all; peak RSS of a central ${fmt.mb(run.centralPeakRss)}`;
+        say(`  ${centrals} central(s): ${text}`);
+        row(
+          `9${'abc'[centrals - 1]}. PostgreSQL store, ${capLabel(ctx)}, ${centrals} central(s) on one database, durable`,
+          text,
+          `≥ ${TARGET.postgresShare}× the file store`,
+          verdict(share >= TARGET.postgresShare),
+        );
+      }
+      const run = await drawRun(sizes.drawLines, sizes.drawAgencies, pg);
+      const text = `${fmt.s(run.drawMs)} (central start-up, not counted: ${fmt.s(run.startupMs)}; peak RSS ${fmt.mb(run.serverPeakRss)})`;
+      say(`  draw over ${fmt.n(run.lines)} bets in PostgreSQL: ${text}`);
+      row(
+        `9d. draw over ${fmt.n(run.lines)} bets in PostgreSQL, ${sizes.drawAgencies} agencies`,
+        text,
+        `≤ ${TARGET.drawSeconds} s (figure 5's target)`,
+        verdict(run.drawMs / 1000 <= TARGET.drawSeconds),
+      );
+    } finally {
+      pg.dispose();
+    }
+  });
+}

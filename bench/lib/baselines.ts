@@ -1,0 +1,102 @@
+/**
+ * The floors the end-to-end figures are measured against: csv-parse alone
+ * (bench/parse-only.ts), the agency's own parsing and encoding without a
+ * network, and the same frames sent to a sink that only appends them.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeExit, NodeProcess, procStats, withTimeout } from '../../scripts/proc.js';
+import { checkExit } from './checks.js';
+import { totalBets, type AgencyInput } from './data.js';
+import { correctnessError } from './report.js';
+import { args, PARSE_ONLY, SINK } from './settings.js';
+import { childEnv, runDir, runTimeout, TMP } from './workspace.js';
+
+export type ParseMode = 'parse' | 'encode' | { readonly sendTo: number };
+
+/**
+ * Five (or N) parse-only processes at once, in `mode` (csv-parse alone by
+ * default); wall time from the first spawn to the last exit.
+ */
+export async function parseRun(inputs: readonly AgencyInput[], mode: ParseMode = 'parse'): Promise<{ wallMs: number; cpuMs: number }> {
+  const selfBefore = procStats('self');
+  const flags = mode === 'parse' ? [] : mode === 'encode' ? ['--encode'] : ['--send', String(mode.sendTo)];
+  const procs = inputs.map((input) => {
+    let rows = -1;
+    const proc = new NodeProcess(`parse-only ${input.agency}`, [PARSE_ONLY, ...flags, input.path], {
+      cwd: TMP,
+      keepLines: false,
+      env: childEnv({}),
+      onLine: (line) => {
+        const m = /^rows: (\d+)$/.exec(line);
+        if (m) rows = Number(m[1]);
+      },
+    });
+    return { input, proc, rows: () => rows };
+  });
+  const start = Math.min(...procs.map((p) => p.proc.startedAt));
+  const exits = await withTimeout(Promise.all(procs.map((p) => p.proc.exited)), runTimeout(totalBets(inputs)), 'parse-only');
+  const selfAfter = procStats('self');
+  procs.forEach((p, i) => {
+    checkExit('parse-only', p.proc, exits[i]);
+    const expected = p.input.expected.digest.lines + p.input.expected.invalid;
+    if (p.rows() !== expected) correctnessError(`parse-only: ${p.input.path}: csv-parse counted ${p.rows()} rows, expected ${expected}`);
+  });
+  return {
+    wallMs: Math.max(...procs.map((p) => p.proc.exitedAt)) - start,
+    cpuMs: selfBefore && selfAfter ? selfAfter.childrenCpuMs - selfBefore.childrenCpuMs : NaN,
+  };
+}
+
+/** What bench/sink.ts prints at the end: bytes received, its CPU, and the part of it spent starting up. */
+export interface SinkReport {
+  readonly bytes: number;
+  readonly cpuMs: number;
+  readonly bootCpuMs: number;
+}
+
+/**
+ * The agencies' parsing and encoding with the frames sent over TCP to
+ * bench/sink.ts, which only appends them to a file: the transport and storage
+ * any central needs, with none of ours. `sinkWorkCpuMs` leaves out the sink's
+ * start-up, which the central's fixed cost already counts once.
+ */
+export async function transportRun(
+  inputs: readonly AgencyInput[],
+): Promise<{ wallMs: number; agenciesCpuMs: number; sinkWorkCpuMs: number }> {
+  const dir = runDir('transport');
+  let report: SinkReport | null = null;
+  let onPort!: (port: number) => void;
+  const listening = new Promise<number>((resolve) => (onPort = resolve));
+  const sink = new NodeProcess('sink', [SINK, join(dir, 'frames.bin'), String(inputs.length)], {
+    cwd: TMP,
+    keepLines: false,
+    env: childEnv({}),
+    onLine: (line) => {
+      const port = /^port: (\d+)$/.exec(line);
+      if (port) onPort(Number(port[1]));
+      const end = /^bytes: (\d+) cpu-ms: (\d+) boot-cpu-ms: (\d+)$/.exec(line);
+      if (end) report = { bytes: Number(end[1]), cpuMs: Number(end[2]), bootCpuMs: Number(end[3]) };
+    },
+  });
+  const quit = sink.exited.then((exit) =>
+    Promise.reject(new Error(`the sink ended before listening: ${describeExit(exit)}\n${sink.tail()}`)),
+  );
+  quit.catch(() => undefined);
+  const port = await withTimeout(Promise.race([listening, quit]), 30_000, 'sink');
+  const selfBefore = procStats('self');
+  const run = await parseRun(inputs, { sendTo: port });
+  const sinkExit = await withTimeout(sink.exited, 30_000, 'sink');
+  const selfAfter = procStats('self');
+  checkExit('sink', sink, sinkExit);
+  const got = report as SinkReport | null; // assigned in a callback: TypeScript cannot see it
+  if (!got || got.bytes === 0) correctnessError(`sink: no report of bytes received\n${sink.tail()}`);
+  if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
+  // Both the agencies and the sink were reaped in between: this is all their CPU.
+  const totalCpuMs = selfBefore && selfAfter ? selfAfter.childrenCpuMs - selfBefore.childrenCpuMs : NaN;
+  return {
+    wallMs: run.wallMs,
+    agenciesCpuMs: totalCpuMs - (got?.cpuMs ?? NaN),
+    sinkWorkCpuMs: (got?.cpuMs ?? NaN) - (got?.bootCpuMs ?? NaN),
+  };
+}

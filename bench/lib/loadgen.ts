@@ -1,0 +1,123 @@
+/**
+ * bench/load-generator.ts against a central: pre-encoded batches from one
+ * process, one connection per agency (figures 2, 3, 7b, 9), or the draw
+ * alone (figure 5); CPU of both sampled around the measured window.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeExit, NodeProcess, procStats, withTimeout, type Exit, type ProcStats } from '../../scripts/proc.js';
+import { Central } from './central.js';
+import { checkCentral, checkExit, verifyStored } from './checks.js';
+import { totalBets, totalWinners, type AgencyInput } from './data.js';
+import { correctnessError } from './report.js';
+import { args, BATCH, LOAD_GENERATOR, LOADGEN_WINDOW } from './settings.js';
+import { childEnv, profileArgs, runDir, runTimeout, TMP } from './workspace.js';
+
+export interface LoadgenAgency {
+  agency: number;
+  stored: number;
+  winners: string[];
+  welcomeMs?: number;
+  firstAckMs?: number;
+}
+export interface LoadgenResult {
+  mode: 'ingest' | 'draw';
+  bets?: number;
+  encodeMs?: number;
+  connectMs?: number;
+  ingestMs?: number;
+  betsPerSecond?: number;
+  drawMs?: number;
+  agencies: LoadgenAgency[];
+}
+
+export interface LoadgenRun {
+  readonly result: LoadgenResult;
+  /** Cores used by the central and by the load generator during the measured window. */
+  readonly serverCores: number;
+  readonly loadgenCores: number;
+  readonly serverPeakRss: number;
+  readonly central: Central;
+}
+
+/** Runs the load generator against `central`; samples both processes' CPU at EVENT start/end. */
+export async function runLoadgen(
+  label: string,
+  central: Central,
+  loadgenArgs: string[],
+  timeoutMs: number,
+): Promise<Omit<LoadgenRun, 'serverPeakRss' | 'central'>> {
+  let result: LoadgenResult | null = null;
+  const samples: Array<{ server: ProcStats | null; loadgen: ProcStats | null; at: number }> = [];
+  const loadgen: NodeProcess = new NodeProcess(
+    `loadgen ${label}`,
+    [...profileArgs('loadgen'), LOAD_GENERATOR, '--port', String(central.port), ...loadgenArgs],
+    {
+      cwd: TMP,
+      env: childEnv({}),
+      keepLines: false,
+      onLine: (line, at) => {
+        if (line.startsWith('EVENT ')) samples.push({ server: central.stats(), loadgen: procStats(loadgen.pid), at });
+        else if (line.startsWith('RESULT ')) result = JSON.parse(line.slice('RESULT '.length)) as LoadgenResult;
+      },
+    },
+  );
+  let exit: Exit;
+  try {
+    exit = await withTimeout(loadgen.exited, timeoutMs, `${label}: load generator`);
+  } catch (error) {
+    loadgen.signal('SIGKILL');
+    throw error;
+  }
+  checkExit(label, loadgen, exit);
+  if (!result) throw new Error(`${label}: the load generator gave no result (${describeExit(exit)})\n${loadgen.tail()}`);
+  let serverCores = NaN;
+  let loadgenCores = NaN;
+  const [a, b] = samples;
+  if (a && b && b.at > a.at) {
+    if (a.server && b.server) serverCores = (b.server.cpuMs - a.server.cpuMs) / (b.at - a.at);
+    if (a.loadgen && b.loadgen) loadgenCores = (b.loadgen.cpuMs - a.loadgen.cpuMs) / (b.at - a.at);
+  }
+  return { result: result, serverCores, loadgenCores };
+}
+
+/** Pre-encoded batches from one connection per input; bets/s from the first batch to the last ack. */
+export async function loadgenIngest(
+  label: string,
+  inputs: readonly AgencyInput[],
+  durable: boolean,
+  limits: { maxConnections?: number; backlog?: number } = {},
+): Promise<LoadgenRun> {
+  const dir = runDir(label);
+  const betsFile = join(dir, 'bets.csv');
+  const central = await Central.start({ label, betsFile, agencies: inputs.length, durable, listenTimeoutMs: 60_000, ...limits });
+  const files = inputs.flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
+  let run;
+  try {
+    run = await runLoadgen(
+      label,
+      central,
+      ['--mode', 'ingest', '--batch', String(BATCH), '--window', String(LOADGEN_WINDOW), ...files],
+      runTimeout(totalBets(inputs)),
+    );
+  } catch (error) {
+    await central.stop();
+    throw error;
+  }
+  const { before, exit } = await central.stop();
+  checkCentral(label, central, exit, totalWinners(inputs));
+  for (const input of inputs) {
+    const got = run.result.agencies.find((a) => a.agency === input.agency);
+    if (!got) correctnessError(`${label}: no result for agency ${input.agency}`);
+    else {
+      if (got.stored !== input.expected.digest.lines)
+        correctnessError(`${label}: agency ${input.agency}: acked ${got.stored}, sent ${input.expected.digest.lines}`);
+      if (got.winners.length !== input.expected.winners) {
+        correctnessError(`${label}: agency ${input.agency}: ${got.winners.length} winners, its file has ${input.expected.winners}`);
+      }
+    }
+  }
+  verifyStored(label, betsFile, inputs);
+  if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
+  return { ...run, serverPeakRss: before?.peakRss ?? NaN, central };
+}

@@ -91,7 +91,16 @@ const TEST_RUNNER_VARIABLES = /^(TAP|_TAP|NODE_OPTIONS$|NODE_V8_COVERAGE$|LOTTER
 
 /** The test's environment without anything that would change the programs' behaviour. */
 export function cleanEnv(extra: Readonly<Record<string, string | undefined>> = {}): NodeJS.ProcessEnv {
-  return programEnv(extra, TEST_RUNNER_VARIABLES);
+  return programEnv({ ...childCoverage(), ...extra }, TEST_RUNNER_VARIABLES);
+}
+
+/**
+ * When tap measures coverage, the programs write V8's raw coverage straight into
+ * the folder tap reports from (with their source maps, so it maps to the .ts
+ * sources): V8 does it at exit, no loader needed, so they still run as users run them.
+ */
+function childCoverage(): NodeJS.ProcessEnv {
+  return process.env['_TAPJS_PROCESSINFO_COVERAGE_'] === '1' ? { NODE_V8_COVERAGE: join(REPO_ROOT, '.tap', 'coverage') } : {};
 }
 
 export type { Exit };
@@ -362,7 +371,8 @@ export async function generateData(t: Test, dir: string, opts: GenerateOptions):
     ...(opts.winners ? ['--winners', opts.winners.join(',')] : []),
     ...(opts.crlf ? ['--crlf'] : []),
   ];
-  const proc = spawnNode(t, 'generate-data', GENERATOR_MAIN, args);
+  // Coverage is the programs' (server/, client/, protocol/, common/), not the test data generator's.
+  const proc = spawnNode(t, 'generate-data', GENERATOR_MAIN, args, { env: { NODE_V8_COVERAGE: undefined } });
   const exit = await proc.waitExit(120_000);
   if (exit.code !== 0) throw new Error(`generate-data exited ${exit.code}: ${proc.stderr}`);
   return Array.from({ length: opts.agencies }, (_, i) => join(dir, `agency-${i + 1}.csv`));

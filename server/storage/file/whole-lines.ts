@@ -1,6 +1,6 @@
 /**
- * bets.csv read front to back in large chunks of whole lines: what the draw,
- * recovery and the benchmark's checksum all scan. Memory stays at one chunk
+ * bets.csv read front to back in large chunks of whole lines: what the draw
+ * and recovery scan. Memory stays at one chunk
  * whatever the file's size; the bytes after the last newline are not handed
  * out (a torn last line), nor is anything once a "line" outgrows a chunk
  * (garbage, never a stored bet).

@@ -13,7 +13,7 @@
  *   - bad options: exit 2, naming what was wrong.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { Postgres, postgresUnavailable } from '../helpers/postgres.js';
@@ -215,6 +215,18 @@ t.test('bad options: exit 2, naming what was wrong', async (t) => {
     t.equal(run.stdout, '', `${what}: nothing on stdout`);
     t.match(run.stderr, c.names, `${what}: names the problem`);
   }
+});
+
+t.test('a store that is not a lottery: exit 1, saying which file', async (t) => {
+  const dir = workDir(t);
+  const betsFile = join(dir, 'bets.csv');
+  writeFileSync(betsFile, '1,Ana,Gómez,30111222,1990-05-17,7574\n');
+  writeFileSync(`${betsFile}.journal`, 'this is not a journal, just text long enough to hold a header of sixty-four bytes\n');
+  writeFileSync(`${betsFile}.winners`, '1,30111222\n');
+  const run = await report(t, ['--bets-file', betsFile]);
+  t.equal(run.code, 1, 'exit 1');
+  t.equal(run.stdout, '', 'nothing on stdout');
+  t.match(run.stderr, /bets\.csv\.journal is not a lottery journal/, 'names the journal and what is wrong with it');
 });
 
 const pgUnavailable = postgresUnavailable();

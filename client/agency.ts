@@ -175,7 +175,7 @@ export class Agency {
       return [];
     }
     let total = welcome.stored;
-    this.counters.resume(welcome.settled);
+    this.counters.resume(welcome.stored, welcome.settled);
     if (!welcome.finished) {
       const file = this.#openFile(this.input.path, welcome.settled, progress);
       try {
@@ -253,7 +253,7 @@ export class Agency {
       if (reply.type === MessageType.BatchAck) {
         const count = takeInFlight(inFlight, reply.seq);
         progress.sent += count;
-        counters.sent += count;
+        counters.stored = reply.stored;
         counters.rows += count;
         counters.batches++;
         stored = reply.stored;

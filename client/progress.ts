@@ -18,8 +18,10 @@ import type { Logger } from '../common/logger.js';
 
 /** Run-wide counts, over every session of the run. */
 export class SendCounters {
-  /** Bets the central acknowledged to this process. */
-  sent = 0;
+  /** The agency's bets the central holds, as its last Welcome or ack said. */
+  stored = 0;
+  /** ... when this run's first session began. */
+  storedAtStart = 0;
   /** Bets in batches the central refused. */
   rejected = 0;
   /** Rows of the file that are not valid bets. */
@@ -34,12 +36,22 @@ export class SendCounters {
   /** The last invalid line counted: a row read again after a reconnect is not counted twice. */
   #lastInvalidLine = 0;
 
-  /** A session was welcomed: the central has settled the first `settled` records. */
-  resume(settled: number): void {
+  /**
+   * Bets this run got stored: counted from the central's own totals, so a
+   * batch stored whose ack a dropped connection lost still counts, once.
+   */
+  get sent(): number {
+    return this.stored - this.storedAtStart;
+  }
+
+  /** A session was welcomed: the central holds `stored` bets and has settled the first `settled` records. */
+  resume(stored: number, settled: number): void {
     this.rows = settled;
+    this.stored = stored;
     if (this.startedMs === 0) {
       this.startedMs = Date.now();
       this.rowsAtStart = settled;
+      this.storedAtStart = stored;
     }
   }
 

@@ -48,18 +48,27 @@ t.test('countLines: the records the agency will read', async (t) => {
 
 t.test('SendCounters: an invalid row read again after a reconnection counts once', async (t) => {
   const c = new SendCounters();
-  c.resume(0);
+  c.resume(0, 0);
   t.ok(c.startedMs > 0, 'sending began');
   c.invalidRow(5);
   c.invalidRow(9);
   t.equal(c.invalid, 2, 'two invalid rows');
-  c.resume(3); // the central had settled 3 records; rows 5 and 9 are read again
+  c.resume(3, 3); // the central had settled 3 records; rows 5 and 9 are read again
   c.invalidRow(5);
   c.invalidRow(9);
   c.invalidRow(12);
   t.equal(c.invalid, 3, 'only the new one is added');
   t.equal(c.rows, 6, 'rows restart from the settled records');
   t.equal(c.rowsAtStart, 0, 'the rate still counts from where this run began');
+});
+
+t.test('SendCounters: sent is what the central stored during this run, lost acks included', async (t) => {
+  const c = new SendCounters();
+  c.resume(100, 104); // an earlier run stored 100 bets
+  c.stored = 110; // an ack
+  t.equal(c.sent, 10, 'sent counts from where this run began');
+  c.resume(130, 134); // reconnected: two batches were stored, their acks lost
+  t.equal(c.sent, 30, "the central's total counts them");
 });
 
 t.test('resolveMode: auto is a bar on a terminal only', async (t) => {

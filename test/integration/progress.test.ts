@@ -37,13 +37,26 @@ import {
 /** Agency → central bytes per second through the proxy: a few seconds per run. */
 const THROTTLE_BYTES_PER_S = 96 * 1024;
 
-/** A TCP proxy to `port` on 127.0.0.1 that forwards the agency's bytes at `rate` bytes/s; closed at teardown. */
-async function throttlingProxy(t: Test, port: number, rate: number): Promise<number> {
+/**
+ * A TCP proxy to `port` on 127.0.0.1 that forwards the agency's bytes at
+ * `rate` bytes/s; with `cutFirstAfter`, it drops the first connection once it
+ * has forwarded that many bytes. Closed at teardown.
+ */
+async function throttlingProxy(t: Test, port: number, rate: number, cutFirstAfter = Infinity): Promise<number> {
   const sockets = new Set<Socket>();
+  let connections = 0;
   const server: Server = createServer((agency) => {
     const central = connect(port, '127.0.0.1');
     sockets.add(agency).add(central);
+    const cutAfter = ++connections === 1 ? cutFirstAfter : Infinity;
+    let forwarded = 0;
     agency.on('data', (chunk: Buffer) => {
+      forwarded += chunk.length;
+      if (forwarded > cutAfter) {
+        agency.destroy();
+        central.destroy();
+        return;
+      }
       central.write(chunk);
       agency.pause();
       setTimeout(() => agency.resume(), (chunk.length / rate) * 1000);
@@ -216,6 +229,34 @@ t.test('not on a terminal: progress lines every interval, a summary with the rig
     progress.every((l) => order.indexOf('session') < run.logs.indexOf(l)),
     'progress lines start once the session is welcomed',
   );
+});
+
+t.test('a dropped connection: the summary counts every bet and every bad row once', async (t) => {
+  const dir = workDir(t);
+  const [file] = await generateData(t, dir, { agencies: 1, bets: 6000, winners: [2], seed: 24 });
+  insertBadRows(file);
+  const server = await startServer(t, { agencies: 1 });
+  // Cut about halfway: batches in flight may be stored with their acks lost.
+  const proxy = await throttlingProxy(t, server.port, THROTTLE_BYTES_PER_S, 120_000);
+  const run = await finishClient(
+    startClient(t, { id: 1, port: proxy, dataFile: file, loopAmount: 20, env: { CLI_PROGRESS_INTERVAL: '300ms' } }),
+  );
+  t.equal(run.code, 0, 'the agency exits 0', { stdout: run.stdout, stderr: run.stderr });
+  assertLogShape(t, run.lines, 'the agency');
+  t.ok(findLogs(run.logs, 'session', 'success').length >= 2, 'it reconnected and was welcomed again');
+  const resumed = findLogs(run.logs, 'session', 'success').map((l) => Number(l.fields['settled']));
+  t.ok(resumed[resumed.length - 1] > 0, `the last session resumed after settled records (${resumed.join(', ')})`);
+  const summary = findLogs(run.logs, 'summary', 'success')[0]?.fields ?? {};
+  t.equal(summary['sent'], '6000', 'summary: sent is every valid row, once');
+  const reported = findLogs(run.logs, 'invalid_bet').length;
+  t.ok(
+    reported >= BAD_ROWS.length,
+    `every bad row reported (${reported} invalid_bet lines: rows read again after the cut are reported again)`,
+  );
+  t.equal(summary['invalid'], String(BAD_ROWS.length), 'summary: each bad row counted once');
+  t.equal(summary['winners'], '2', 'summary: winners');
+  const stored = findLogs(server.logs(), 'apuesta_recibida', 'success').reduce((sum, l) => sum + Number(l.fields['cantidad']), 0);
+  t.equal(stored, 6000, 'the central stored each bet once');
 });
 
 t.test('--progress off: no progress lines, the summary all the same', async (t) => {

@@ -102,7 +102,7 @@ const skipPty = noScript !== null && process.env['LOTTERY_REQUIRE_ALL'] !== '1' 
 t.test('on a pseudo-terminal: a bar redrawn to 100%, log lines intact', { skip: skipPty }, async (t) => {
   if (noScript) return void t.fail(noScript);
   const dir = workDir(t);
-  const [file] = await generateData(t, dir, { agencies: 1, bets: 5000, winners: [2], seed: 21 });
+  const [file] = await generateData(t, dir, { agencies: 1, bets: 8000, winners: [2], seed: 21 });
   const server = await startServer(t, { agencies: 1 });
   const proxy = await throttlingProxy(t, server.port, THROTTLE_BYTES_PER_S);
 
@@ -153,7 +153,7 @@ t.test('on a pseudo-terminal: a bar redrawn to 100%, log lines intact', { skip: 
     percents.some((p) => p > 0 && p < 100),
     'and draws in between show the run under way',
   );
-  t.equal(draws[draws.length - 1][4], '5000', "the total is the file's line count");
+  t.equal(draws[draws.length - 1][4], '8000', "the total is the file's line count");
   t.equal(draws[draws.length - 1][1], '#'.repeat(24), 'the last bar is full');
   // The finished bar is left on its own line: the next thing on the terminal starts a new one.
   t.match(screen, /100\.0%[^\n]*\x1b\[K\r\n\S/, 'the bar ends its line once done');

@@ -26,6 +26,7 @@ import {
 import type { ClientConfig } from './config.js';
 import { Connection, ConnectionError } from './connection.js';
 import { FileBatches } from './file-batches.js';
+import { SendCounters } from './progress.js';
 
 /** The run cannot succeed; exit code 1. */
 export class AgencyError extends Error {
@@ -60,6 +61,8 @@ interface Progress {
 }
 
 export class Agency {
+  /** Run-wide counts, read by the progress display and the summary (client/progress.ts). */
+  readonly counters = new SendCounters();
   #connection: Connection | null = null;
   /** Index in config.centrals of the central to try first. */
   #central: number;
@@ -172,6 +175,7 @@ export class Agency {
       return [];
     }
     let total = welcome.stored;
+    this.counters.resume(welcome.stored, welcome.settled);
     if (!welcome.finished) {
       const file = this.#openFile(this.input.path, welcome.settled, progress);
       try {
@@ -202,6 +206,7 @@ export class Agency {
     const { batchMaxAmount, strict } = this.config;
     return new FileBatches(path, batchMaxAmount, skip, this.signal, (row) => {
       progress.invalidRows++;
+      this.counters.invalidRow(row.line);
       this.logger.warning('invalid_bet', 'fail', { file: path, line: row.line, reason: row.error });
       if (strict) throw new AgencyError(`${path} line ${row.line}: ${row.error}`);
     });
@@ -239,6 +244,7 @@ export class Agency {
    */
   async #sendFile(connection: Connection, file: FileBatches, alreadyStored: number, progress: Progress): Promise<number> {
     const { window, strict } = this.config;
+    const { counters } = this;
     const inFlight = new Map<number, number>(); // seq → bets
     let stored = alreadyStored;
 
@@ -247,11 +253,17 @@ export class Agency {
       if (reply.type === MessageType.BatchAck) {
         const count = takeInFlight(inFlight, reply.seq);
         progress.sent += count;
+        counters.stored = reply.stored;
+        counters.rows += count;
+        counters.batches++;
         stored = reply.stored;
         this.logger.debug('batch_ack', 'success', { seq: reply.seq, cantidad: count, stored });
       } else if (reply.type === MessageType.BatchRejected) {
         const count = takeInFlight(inFlight, reply.seq);
         progress.rejected += count;
+        counters.rejected += count;
+        counters.rows += count;
+        counters.batches++;
         this.logger.error('batch_rejected', 'fail', {
           seq: reply.seq,
           cantidad: count,

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { ConfigError, env, from, pick, toBool, toDurationMs, toInt, toLevel, toText, type Raw } from '../common/config.js';
 import type { Level } from '../common/logger.js';
 import { MAX_AGENCY_ID } from '../protocol/index.js';
+import { PROGRESS_MODES, type ProgressMode } from './progress.js';
 
 export const DEFAULT_CONFIG_PATH = 'client/config.yaml';
 
@@ -28,6 +29,10 @@ export interface ClientConfig {
   readonly strict: boolean;
   /** The agency's secret, when the central requires one (CLI_SECRET). */
   readonly secret: string | null;
+  /** How progress shows: a bar on a terminal, `progress` log lines, or not at all (auto picks by stderr). */
+  readonly progress: ProgressMode;
+  /** Between `progress` log lines. */
+  readonly progressIntervalMs: number;
 }
 
 export interface Central {
@@ -49,6 +54,8 @@ export interface ClientFlags {
   readonly dataFile?: string;
   readonly strict?: boolean;
   readonly secretFile?: string;
+  readonly progress?: string;
+  readonly progressInterval?: string;
 }
 
 const def = (key: string, value: string): Raw => ({ key, value });
@@ -107,7 +114,33 @@ export function loadClientConfig(flags: ClientFlags): ClientConfig {
     dataFile: toText(pick(def('CLI_DATA_FILE', `.data/agency-${id}.csv`), env('CLI_DATA_FILE'), flag('data-file', flags.dataFile))!),
     secret: loadSecret(flags.secretFile),
     strict: flags.strict === true || toBool(pick(def('CLI_STRICT', 'false'), env('CLI_STRICT'))!),
+    progress: toProgressMode(
+      pick(def('progress.mode', 'auto'), yaml('progress.mode'), env('CLI_PROGRESS'), flag('progress', flags.progress))!,
+    ),
+    progressIntervalMs: toProgressInterval(
+      pick(
+        def('progress.interval', '5s'),
+        yaml('progress.interval'),
+        env('CLI_PROGRESS_INTERVAL'),
+        flag('progress-interval', flags.progressInterval),
+      )!,
+    ),
   };
+}
+
+function toProgressMode(raw: Raw): ProgressMode {
+  const value = raw.value.trim().toLowerCase();
+  if (!(PROGRESS_MODES as readonly string[]).includes(value)) {
+    throw new ConfigError(raw.key, `must be one of ${PROGRESS_MODES.join(', ')}, got ${JSON.stringify(raw.value)}`);
+  }
+  return value as ProgressMode;
+}
+
+/** At least 100ms: a progress line is for people, not a per-batch trace. */
+function toProgressInterval(raw: Raw): number {
+  const ms = toDurationMs(raw);
+  if (ms < 100) throw new ConfigError(raw.key, `must be at least 100ms, got ${JSON.stringify(raw.value)}`);
+  return ms;
 }
 
 /** CLI_SECRET, or the first line of the file given by --secret-file / CLI_SECRET_FILE. */

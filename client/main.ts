@@ -6,6 +6,7 @@
  * calls process.exit.
  */
 import { existsSync, statSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import type { Command } from 'commander';
 import { buildConfig, parseFlags, runMain } from '../common/cli.js';
 import { ConfigError } from '../common/config.js';
@@ -13,6 +14,7 @@ import { Logger } from '../common/logger.js';
 import { Agency, type BetInput } from './agency.js';
 import { toRow } from './bet-source.js';
 import { DEFAULT_CONFIG_PATH, loadClientConfig, type ClientConfig, type ClientFlags } from './config.js';
+import { ProgressReporter, resolveMode, type SendCounters } from './progress.js';
 
 /** The command line, described when there is one to parse (see parseFlags). */
 const describe = (Program: typeof Command): Command =>
@@ -30,6 +32,11 @@ const describe = (Program: typeof Command): Command =>
     .option('--data-file <path>', 'the bets file (CLI_DATA_FILE, default .data/agency-<id>.csv)')
     .option('--secret-file <path>', "file whose first line is this agency's secret (CLI_SECRET_FILE; or CLI_SECRET holds it)")
     .option('--strict', 'stop at the first invalid row or rejected batch, exit 1 (CLI_STRICT)')
+    .option(
+      '--progress <mode>',
+      'auto (a bar on stderr when it is a terminal, else progress log lines), bar, lines or off (CLI_PROGRESS, progress.mode; default auto)',
+    )
+    .option('--progress-interval <duration>', 'between progress log lines (CLI_PROGRESS_INTERVAL, progress.interval; default 5s)')
     .addHelpText(
       'after',
       `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags.
@@ -83,6 +90,18 @@ async function main(): Promise<number> {
 
   const stop = new AbortController();
   const agency = new Agency(config, input, logger, stop.signal);
+  const startedMs = Date.now();
+  // One bet needs no progress display.
+  const reporter =
+    input.kind === 'file'
+      ? new ProgressReporter(agency.counters, logger, {
+          mode: resolveMode(config.progress, isatty(2)),
+          intervalMs: config.progressIntervalMs,
+          clientId: config.id,
+          dataFile: input.path,
+        })
+      : null;
+  reporter?.start();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) process.exit(0); // second signal: at once
     logger.info('shutdown', 'in_progress', { signal, client_id: config.id });
@@ -94,7 +113,11 @@ async function main(): Promise<number> {
 
   try {
     const result = await agency.run();
-    if (input.kind === 'file') logger.info('consulta_ganadores', 'success', { cant_ganadores: result.winners.length });
+    reporter?.finish(true);
+    if (input.kind === 'file') {
+      logger.info('consulta_ganadores', 'success', { cant_ganadores: result.winners.length });
+      logSummary(logger, config.id, agency.counters, Date.now() - startedMs, result.winners.length);
+    }
     if (result.rejected > 0) {
       // The run went to the end, but the central refused some of the agency's data.
       logger.error('agency', 'fail', {
@@ -107,6 +130,7 @@ async function main(): Promise<number> {
     logger.info('loop_finished', 'success', { client_id: config.id });
     return 0;
   } catch (error) {
+    reporter?.finish(false);
     if (stop.signal.aborted) {
       // Both resources are released by now: the reader stops on the abort, the socket is destroyed.
       logger.info('data_file_closed', 'success', { client_id: config.id });
@@ -117,6 +141,24 @@ async function main(): Promise<number> {
     logger.error('agency', 'fail', { client_id: config.id, error: (error as Error).message });
     return 1;
   }
+}
+
+/** The run in one line: what was sent, what was not, how fast, and the winners. */
+function logSummary(logger: Logger, clientId: number, counters: SendCounters, elapsedMs: number, winners: number): void {
+  const seconds = elapsedMs / 1000;
+  const fields = {
+    client_id: clientId,
+    sent: counters.sent,
+    invalid: counters.invalid,
+    rejected: counters.rejected,
+    batches: counters.batches,
+    seconds: Number(seconds.toFixed(3)),
+    bets_per_s: seconds > 0 ? Math.round(counters.sent / seconds) : 0,
+    winners,
+  };
+  // Refused bets are a failed delivery, whatever the exit path says next.
+  if (counters.rejected > 0) logger.warning('summary', 'fail', fields);
+  else logger.info('summary', 'success', fields);
 }
 
 runMain('agency', main);

@@ -27,6 +27,8 @@ export function isLevel(value: string): value is Level {
 
 export class Logger {
   readonly #threshold: number;
+  /** Called before every write: the agency's progress bar wipes itself off the terminal's line (client/progress.ts). */
+  beforeWrite: (() => void) | null = null;
 
   constructor(
     readonly level: Level = 'INFO',
@@ -41,6 +43,7 @@ export class Logger {
 
   log(level: Level, action: string, result: Result, fields: Fields = {}): void {
     if (!this.enabled(level)) return;
+    this.beforeWrite?.();
     writeFully(this.fd, formatLine(new Date(), level, action, result, fields));
   }
 
@@ -54,6 +57,7 @@ export class Logger {
    * PIPE_BUF, so no other thread's line can land inside one.
    */
   write(lines: readonly string[]): void {
+    if (lines.length > 0) this.beforeWrite?.();
     let text = '';
     let bytes = 0;
     for (const line of lines) {

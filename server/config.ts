@@ -132,7 +132,7 @@ function chooseRoster(agenciesGiven: Raw | undefined, idsRaw: Raw | undefined, s
   return roster;
 }
 
-function toDatabaseUrl(raw: Raw | undefined): string | null {
+export function toDatabaseUrl(raw: Raw | undefined): string | null {
   if (!raw) return null;
   let url: URL;
   try {

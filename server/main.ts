@@ -53,11 +53,18 @@ const describe = (Program: typeof Command): Command =>
     )
     .addHelpText(
       'after',
-      `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.`,
+      `\nPrecedence: defaults < ${DEFAULT_CONFIG_PATH} < environment < flags. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+Commands:
+  report [--format table|csv|json]   the draw's winners per agency, read from the store (see lottery-server report --help)`,
     )
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'report') {
+    // A separate command with its own flags, loaded only when asked for.
+    const { reportMain } = await import('./report/command.js');
+    return reportMain(process.argv);
+  }
   const flags = await parseFlags<ServerFlags>(describe, process.argv);
   if (typeof flags === 'number') return flags;
   const config = buildConfig(() => loadServerConfig(flags));

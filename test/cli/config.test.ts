@@ -83,6 +83,25 @@ const SERVER_CASES: Case[] = [
 ];
 
 const CLIENT_CASES: Case[] = [
+  {
+    name: 'client CLI_PROGRESS=sometimes',
+    env: { ...CLIENT_OK_ENV, CLI_PROGRESS: 'sometimes' },
+    files: CLIENT_OK_FILES,
+    key: 'CLI_PROGRESS',
+  },
+  { name: 'client --progress loud', env: CLIENT_OK_ENV, args: ['--progress', 'loud'], files: CLIENT_OK_FILES, key: '--progress' },
+  {
+    name: 'client CLI_PROGRESS_INTERVAL=10ms',
+    env: { ...CLIENT_OK_ENV, CLI_PROGRESS_INTERVAL: '10ms' },
+    files: CLIENT_OK_FILES,
+    key: 'CLI_PROGRESS_INTERVAL',
+  },
+  {
+    name: 'client yaml progress.interval: often',
+    env: CLIENT_OK_ENV,
+    files: { ...CLIENT_OK_FILES, 'client/config.yaml': 'progress:\n  interval: often\n' },
+    key: 'progress.interval',
+  },
   { name: 'client without CLI_ID', env: { CLI_DATA_FILE: 'bets.csv' }, files: CLIENT_OK_FILES, key: 'CLI_ID' },
   { name: 'client CLI_ID=abc', env: { ...CLIENT_OK_ENV, CLI_ID: 'abc' }, files: CLIENT_OK_FILES, key: 'CLI_ID' },
   { name: 'client CLI_ID=0', env: { ...CLIENT_OK_ENV, CLI_ID: '0' }, files: CLIENT_OK_FILES, key: 'CLI_ID' },

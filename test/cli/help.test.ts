@@ -48,6 +48,7 @@ const SERVER_DOCUMENTS = [
   'SERVER_MAX_FRAME_BYTES',
   'SERVER_FSYNC',
   'server/config.ini',
+  'report',
 ];
 
 const CLIENT_DOCUMENTS = [
@@ -60,8 +61,12 @@ const CLIENT_DOCUMENTS = [
   '--batch-max-amount',
   '--data-file',
   '--strict',
+  '--progress',
+  '--progress-interval',
   '--help',
   'CLI_ID',
+  'CLI_PROGRESS',
+  'CLI_PROGRESS_INTERVAL',
   'CLI_SERVER_ADDRESS',
   'CLI_LOOP_AMOUNT',
   'CLI_LOOP_PERIOD',
@@ -98,6 +103,28 @@ for (const [name, script, documents] of [
     t.match(stdout, /exit codes?:[^\n]*0[^\n]*1[^\n]*2/i, 'documents the exit codes');
   });
 }
+
+t.test('lottery-server report --help', async (t) => {
+  const proc = spawnNode(t, 'report-help', SERVER_MAIN, ['report', '--help'], { cwd: workDir(t) });
+  const exit = await proc.waitExit(30_000);
+  t.equal(exit.code, 0, 'exits 0');
+  t.equal(proc.stderr, '', 'nothing on stderr');
+  t.match(proc.stdout, /^Usage: lottery-server report/, 'starts with the usage line');
+  const missing = [
+    '--format',
+    'table',
+    'csv',
+    'json',
+    '--bets-file',
+    '--database-url',
+    '--database-timeout',
+    'SERVER_BETS_FILE',
+    'SERVER_DATABASE_URL',
+  ].filter((word) => !proc.stdout.includes(word));
+  t.same(missing, [], 'documents every option and variable');
+  t.same(flagLines(proc.stdout).undocumented, [], 'every flag has a description');
+  t.match(proc.stdout, /exit codes?:[^\n]*0[^\n]*1[^\n]*2[^\n]*3/i, 'documents the exit codes, 3 for no draw yet');
+});
 
 t.test('an unknown flag is a usage error', async (t) => {
   for (const script of [SERVER_MAIN, CLIENT_MAIN]) {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ConfigError, env, from, pick, toBool, toDurationMs, toInt, toLevel, toText, type Raw } from '../common/config.js';
 import type { Level } from '../common/logger.js';
+import { loadTlsMaterial, type TlsMaterial } from '../common/tls-files.js';
 import { MAX_AGENCY_ID } from '../protocol/index.js';
 
 export const DEFAULT_CONFIG_PATH = 'client/config.yaml';
@@ -28,6 +29,8 @@ export interface ClientConfig {
   readonly strict: boolean;
   /** The agency's secret, when the central requires one (CLI_SECRET). */
   readonly secret: string | null;
+  /** CLI_TLS_CA (and CLI_TLS_CERT/KEY for mutual TLS): connect over TLS and verify the central; null: plain TCP. */
+  readonly tls: TlsMaterial | null;
 }
 
 export interface Central {
@@ -49,6 +52,9 @@ export interface ClientFlags {
   readonly dataFile?: string;
   readonly strict?: boolean;
   readonly secretFile?: string;
+  readonly tlsCa?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
 }
 
 const def = (key: string, value: string): Raw => ({ key, value });
@@ -107,7 +113,22 @@ export function loadClientConfig(flags: ClientFlags): ClientConfig {
     dataFile: toText(pick(def('CLI_DATA_FILE', `.data/agency-${id}.csv`), env('CLI_DATA_FILE'), flag('data-file', flags.dataFile))!),
     secret: loadSecret(flags.secretFile),
     strict: flags.strict === true || toBool(pick(def('CLI_STRICT', 'false'), env('CLI_STRICT'))!),
+    tls: toTls(
+      pick(yaml('tls.ca'), env('CLI_TLS_CA'), flag('tls-ca', flags.tlsCa)),
+      pick(yaml('tls.cert'), env('CLI_TLS_CERT'), flag('tls-cert', flags.tlsCert)),
+      pick(yaml('tls.key'), env('CLI_TLS_KEY'), flag('tls-key', flags.tlsKey)),
+    ),
   };
+}
+
+/** TLS is on when a CA to verify the central with is given; a client certificate without it would be sent in the clear. */
+function toTls(ca: Raw | undefined, cert: Raw | undefined, key: Raw | undefined): TlsMaterial | null {
+  if (!ca) {
+    const stray = cert ?? key;
+    if (stray) throw new ConfigError(stray.key, "is set but CLI_TLS_CA is not: TLS needs the CA that signed the central's certificate");
+    return null;
+  }
+  return loadTlsMaterial(cert, key, ca);
 }
 
 /** CLI_SECRET, or the first line of the file given by --secret-file / CLI_SECRET_FILE. */

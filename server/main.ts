@@ -47,6 +47,16 @@ const describe = (Program: typeof Command): Command =>
       '--secrets-file <path>',
       'per-agency secrets, one "<agency> <secret>" per line; agencies must then prove theirs (SERVER_SECRETS_FILE)',
     )
+    .option('--tls-cert <path>', 'PEM certificate: the agency port speaks TLS only (SERVER_TLS_CERT; needs --tls-key)')
+    .option('--tls-key <path>', "PEM private key of the central's certificate (SERVER_TLS_KEY)")
+    .option(
+      '--tls-ca <path>',
+      'PEM CA: agencies must present a certificate it signed, with subject CN agency-<id> (SERVER_TLS_CA; mutual TLS)',
+    )
+    .option(
+      '--tls-handshake-timeout <duration>',
+      'drop a peer that has not finished its TLS handshake after this long (SERVER_TLS_HANDSHAKE_TIMEOUT, default 10s)',
+    )
     .option(
       '--no-fsync',
       'acknowledge batches before they reach the disk: faster, but a power loss can lose acknowledged bets (SERVER_FSYNC=false)',
@@ -76,8 +86,10 @@ async function main(): Promise<number> {
     idle_timeout_ms: config.idleTimeoutMs,
     max_frame_bytes: config.maxFrameBytes,
     auth: config.secrets ? `${config.secrets.size} agency secrets` : 'off',
+    tls: !config.tls ? 'off' : config.tls.ca ? 'mutual' : 'server',
   });
-  if (!config.secrets) {
+  // Mutual TLS names the agency too: a client may then speak only for the agency its certificate names.
+  if (!config.secrets && !config.tls?.ca) {
     logger.warning('auth', 'success', {
       mode: 'unauthenticated',
       detail: 'no agency secrets configured (SERVER_SECRETS_FILE); any client may speak for any agency',

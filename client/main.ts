@@ -19,7 +19,10 @@ const describe = (Program: typeof Command): Command =>
   new Program()
     .name('lottery-client')
     .description('A lottery agency: sends its bets to the central in batches, then asks for its winners.')
-    .option('-c, --config <path>', `YAML config file (server.address, loop.amount, loop.period, log.level, batch.maxAmount)`)
+    .option(
+      '-c, --config <path>',
+      `YAML config file (server.address, loop.amount, loop.period, log.level, batch.maxAmount; optional tls.ca, tls.cert, tls.key)`,
+    )
     .option('--id <n>', 'agency id, 1..65535 (CLI_ID; required)')
     .option('--server-address <host:port>', 'the central (CLI_SERVER_ADDRESS, default server:12345)')
     .option('--loop-amount <n>', 'connection attempts before giving up (CLI_LOOP_AMOUNT, default 5)')

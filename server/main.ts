@@ -18,7 +18,11 @@ const describe = (Program: typeof Command): Command =>
   new Program()
     .name('lottery-server')
     .description("The lottery central: stores every agency's bets and runs the draw once all expected agencies are done.")
-    .option('-c, --config <path>', `INI config file ([DEFAULT] SERVER_PORT, SERVER_IP, SERVER_LISTEN_BACKLOG, LOGGING_LEVEL)`, undefined)
+    .option(
+      '-c, --config <path>',
+      `INI config file ([DEFAULT] SERVER_PORT, SERVER_IP, SERVER_LISTEN_BACKLOG, LOGGING_LEVEL; optional SERVER_TLS_CERT, SERVER_TLS_KEY, SERVER_TLS_CA)`,
+      undefined,
+    )
     .option('--host <address>', 'address to listen on (env SERVER_HOST, default 0.0.0.0)')
     .option('-p, --port <port>', 'TCP port, 0 for any free one (SERVER_PORT, default 12345)')
     .option('--listen-backlog <n>', 'pending-connection queue length (SERVER_LISTEN_BACKLOG, default 5)')

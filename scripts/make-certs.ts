@@ -13,10 +13,13 @@
  *
  * Keys are ECDSA P-256: small, and the handshake is cheap. An existing CA in
  * DIR is reused (more agencies can be added later); everything else is
- * written again. Not for production: the CA key sits next to what it signs.
+ * written again. Not for production: the CA key sits next to what it signs,
+ * and the server and agency keys are readable by everyone (mode 0644) so
+ * that the images' user (node, uid 1000) can read them through Compose's
+ * read-only bind mounts; the CA key stays 0600.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +91,7 @@ function signed(out: string, scratch: string, name: string, cn: string, extensio
     '-out',
     join(out, `${name}.crt`),
   ]);
+  if (!key) chmodSync(keyFile, 0o644);
 }
 
 export function makeCerts(options: CertOptions): string[] {

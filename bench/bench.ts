@@ -50,6 +50,10 @@
  *      of an agency's first `batch_ack` line minus its `connect` line. 7b
  *      (info): the same files from one load-generator process (Hello→Welcome
  *      and first batch→first ack, without 100 Node start-ups competing).
+ *   8. Figure 3's capacity run over mutual TLS (certificates from
+ *      scripts/make-certs.ts, the load generator's --tls-dir) against plain
+ *      TCP, in pairs of alternating order (1 pair with --quick, else 3; the
+ *      median ratio): target TLS ≥ 0.85× plain.
  * --quick uses 5 × 40,000, 10 × 20,000, the reference once, 1,000,000 lines
  * and 20 agencies.
  *
@@ -79,6 +83,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateAgencyFile, generateBets } from '../scripts/generate-data.js';
+import { makeCerts } from '../scripts/make-certs.js';
 import { digestAgencyFile, digestStoredFile, digestText, sameDigest, WINNING_NUMBER, type InputDigest } from './checksum.js';
 import { describeExit, liveProcesses, Proc, procStats, sleep, withTimeout, type Exit, type ProcStats } from './proc.js';
 
@@ -354,6 +359,8 @@ interface CentralOptions {
   readonly maxConnections?: number;
   readonly backlog?: number;
   readonly listenTimeoutMs: number;
+  /** Extra environment for the central (e.g. SERVER_TLS_*). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 const LISTENING = /action: listening \| result: success \| host: (\S+) \| port: (\d+)/;
@@ -389,7 +396,7 @@ class Central {
     this.#listening = new Promise((resolveListening) => (listened = resolveListening));
     this.proc = new Proc(`central ${options.label}`, [...profileArgs('central'), SERVER_MAIN, ...flags], {
       cwd: dirname(options.betsFile),
-      env: childEnv({}),
+      env: childEnv({ ...options.env }),
       onLine: (line, at) => {
         this.logLines++;
         // Cheap tests first: there is one line per batch.
@@ -823,11 +830,17 @@ async function loadgenIngest(
   inputs: readonly AgencyInput[],
   durable: boolean,
   limits: { maxConnections?: number; backlog?: number } = {},
+  /** Mutual TLS with the certificates in this folder (made by makeCerts). */
+  tlsDir: string | null = null,
 ): Promise<LoadgenRun> {
   const dir = runDir(label);
   const betsFile = join(dir, 'bets.csv');
-  const central = await Central.start({ label, betsFile, agencies: inputs.length, durable, listenTimeoutMs: 60_000, ...limits });
+  const env: Record<string, string> = tlsDir
+    ? { SERVER_TLS_CERT: join(tlsDir, 'server.crt'), SERVER_TLS_KEY: join(tlsDir, 'server.key'), SERVER_TLS_CA: join(tlsDir, 'ca.crt') }
+    : {};
+  const central = await Central.start({ label, betsFile, agencies: inputs.length, durable, listenTimeoutMs: 60_000, env, ...limits });
   const files = inputs.flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
+  if (tlsDir) files.push('--tls-dir', tlsDir);
   let run;
   try {
     run = await runLoadgen(
@@ -1037,6 +1050,9 @@ async function e2eRound(e2e: readonly AgencyInput[], empty: readonly AgencyInput
 
 // ---- main ----------------------------------------------------------------------------------
 
+/** Figure 8: TLS (mutual, TLS 1.3) may cost at most 15% of plain TCP's capacity. */
+const TARGET_TLS_RATIO = 0.85;
+
 async function main(): Promise<number> {
   for (const path of [SERVER_MAIN, CLIENT_MAIN, PARSE_ONLY, LOAD_GENERATOR, SINK]) {
     if (!existsSync(path)) {
@@ -1052,7 +1068,7 @@ async function main(): Promise<number> {
   say('\n## data');
   const t0 = performance.now();
   const e2e = wants(1) || wants(2) || wants(6) ? generateSet('e2e', sizes.e2eAgencies, sizes.e2eBets) : [];
-  const cap = wants(2) || wants(3) ? generateSet('capacity', sizes.capAgencies, sizes.capBets) : [];
+  const cap = wants(2) || wants(3) || wants(8) ? generateSet('capacity', sizes.capAgencies, sizes.capBets) : [];
   const many = wants(7) ? generateSet('many', sizes.manyAgencies, sizes.manyBets, (agency) => agency % 4) : [];
   const reference = wants(4) || wants(6) ? referenceSet() : null;
   say(
@@ -1272,6 +1288,37 @@ async function main(): Promise<number> {
         `all ${fmt.n(lg.result.bets ?? NaN)} bets in ${fmt.s(lg.result.ingestMs ?? NaN)}; central peak RSS ${fmt.mb(lg.serverPeakRss)}`;
       say(`  load generator, ${many.length} connections from one process: ${text}`);
       row(`7b. (info) ${many.length} connections from one load-generator process, same files`, text, '—', 'INFO');
+    });
+  }
+
+  if (wants(8)) {
+    await figure(`8. server capacity over mutual TLS vs plain TCP, ${capLabel}, durable`, async () => {
+      const certs = join(TMP, 'certs');
+      makeCerts({ out: certs, agencies: cap.length, hosts: [], days: 2, expired: false });
+      // Pairs in alternating order (plain first, then TLS first...), so a drift in the machine's speed favours neither.
+      const rounds: { tls: number; plain: number }[] = [];
+      for (let i = 1; i <= (args.quick ? 1 : 3); i++) {
+        const plainRun = async () => (await loadgenIngest(`capacity-plain-${i}`, cap, true)).result.betsPerSecond ?? NaN;
+        const tlsRun = async () => (await loadgenIngest(`capacity-tls-${i}`, cap, true, {}, certs)).result.betsPerSecond ?? NaN;
+        let plain: number;
+        let tls: number;
+        if (i % 2 === 1) {
+          plain = await plainRun();
+          tls = await tlsRun();
+        } else {
+          tls = await tlsRun();
+          plain = await plainRun();
+        }
+        rounds.push({ tls, plain });
+        say(`  round ${i}: mutual TLS ${fmt.n(tls)} bets/s, plain TCP ${fmt.n(plain)} bets/s = ${fmt.x(tls / plain)}`);
+      }
+      const { tls, plain } = medianRound(rounds, (r) => r.tls / r.plain);
+      row(
+        `8. server capacity over mutual TLS vs plain TCP, ${capLabel}, durable (figure 3's run)`,
+        `${fmt.n(tls)} vs ${fmt.n(plain)} bets/s = ${fmt.x(tls / plain)}${roundsNote(rounds.map((r) => r.tls / r.plain))}`,
+        `≥ ${TARGET_TLS_RATIO}×`,
+        verdict(tls / plain >= TARGET_TLS_RATIO),
+      );
     });
   }
 

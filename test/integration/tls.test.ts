@@ -8,7 +8,8 @@
  *     certificate from another CA, one with an expired certificate, one with
  *     none, and one whose certificate names another agency are each refused
  *     with one log line, get no worker (but the last, refused at its Hello
- *     with ERR_CERTIFICATE_MISMATCH), and store nothing;
+ *     with ERR_CERTIFICATE_MISMATCH), and store nothing; a silent peer is
+ *     dropped after the handshake timeout;
  *   - server-only TLS: an agency verifies the central; it refuses a central
  *     signed by another CA, a central whose certificate is not for the name
  *     it connected to, and a central that does not speak TLS; each once, with
@@ -81,7 +82,7 @@ const files = EXPECTED_WINNERS.map((_, i) => join(REFERENCE_DATA, `agency-${i + 
 t.test('mutual TLS: the reference agencies finish; every intruder is refused once and stores nothing', async (t) => {
   const certs = await makeCerts(t, 'certs', ['--expired']);
   const otherCa = await makeCerts(t, 'other-ca');
-  const server = await startServer(t, { agencies: 5, env: serverTls(certs, true) });
+  const server = await startServer(t, { agencies: 5, env: { ...serverTls(certs, true), SERVER_TLS_HANDSHAKE_TIMEOUT: '5s' } });
   t.equal(server.logs().find((l) => l.action === 'config')?.fields['tls'], 'mutual', 'the config line says mutual TLS');
   t.equal(findLogs(server.logs(), 'auth').length, 0, 'no "unauthenticated" warning: certificates name the agencies');
   const address = { CLI_SERVER_ADDRESS: `localhost:${server.port}` };
@@ -102,6 +103,11 @@ t.test('mutual TLS: the reference agencies finish; every intruder is refused onc
     intruder('no-cert', 5, agencyTls(certs)),
     intruder('other-id', 3, agencyTls(certs, certs, 'agency-4.crt')),
   ];
+
+  // A peer that connects and says nothing holds no slot beyond the handshake timeout.
+  const silent = connect({ host: '127.0.0.1', port: server.port });
+  silent.on('error', () => undefined);
+  const silentClosed = once(silent, 'close');
 
   // A raw plaintext socket that sends a Hello-shaped frame: no TLS record, no answer, closed.
   const raw = connect({ host: '127.0.0.1', port: server.port });
@@ -132,6 +138,9 @@ t.test('mutual TLS: the reference agencies finish; every intruder is refused onc
     assertLogShape(t, run.lines, name);
   }
 
+  await silentClosed;
+  t.pass('the silent peer was disconnected by the central');
+
   const runs = await Promise.all(honest.map((c) => finishClient(c)));
   runs.forEach((run, i) => {
     t.equal(run.code, 0, `agency ${i + 1} over mutual TLS exits 0`, { stdout: run.stdout, stderr: run.stderr });
@@ -157,15 +166,26 @@ t.test('mutual TLS: the reference agencies finish; every intruder is refused onc
 
   const logs = server.logs();
   const handshakeFails = findLogs(logs, 'tls_handshake', 'fail');
-  t.equal(handshakeFails.length, 5, 'one tls_handshake fail line per refused handshake (raw socket, plaintext, wrong CA, expired, none)', {
-    lines: handshakeFails.map((l) => l.raw),
-  });
+  t.equal(
+    handshakeFails.length,
+    6,
+    'one tls_handshake fail line per refused handshake (silent, raw socket, plaintext, wrong CA, expired, none)',
+    {
+      lines: handshakeFails.map((l) => l.raw),
+    },
+  );
   t.ok(
     handshakeFails.every((l) => l.level === 'WARNING' && l.fields['ip'] === '127.0.0.1'),
     'each a WARNING naming the peer',
   );
   const errors = handshakeFails.map((l) => l.fields['error']);
-  for (const pattern of [/wrong version number/, /UNABLE_TO_VERIFY_LEAF_SIGNATURE/, /CERT_HAS_EXPIRED/, /no client certificate/]) {
+  for (const pattern of [
+    /TLS handshake timeout/,
+    /wrong version number/,
+    /UNABLE_TO_VERIFY_LEAF_SIGNATURE/,
+    /CERT_HAS_EXPIRED/,
+    /no client certificate/,
+  ]) {
     t.ok(
       errors.some((e) => pattern.test(e ?? '')),
       `a refusal says ${pattern.source}`,

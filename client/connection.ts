@@ -4,7 +4,7 @@
  */
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { TLS_MIN_VERSION, type TlsMaterial } from '../common/tls-files.js';
+import { opensslReason, TLS_MIN_VERSION, type TlsMaterial } from '../common/tls-files.js';
 import { decodeMessage, FrameDecoder, ProtocolError, SERVER_FRAME_LIMITS, type ServerMessage } from '../protocol/index.js';
 
 /** The connection dropped or the server broke the protocol. */
@@ -59,8 +59,7 @@ const X509_CODES = new Set([
 function tlsFailure(error: NodeJS.ErrnoException): TlsError | null {
   const code = error.code ?? '';
   if (!TLS_CODE.test(code) && !X509_CODES.has(code)) return null;
-  // OpenSSL 3 messages read "<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:".
-  const reason = /error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)/i.exec(error.message)?.[1]?.trim() ?? error.message;
+  const reason = opensslReason(error.message);
   return new TlsError(`TLS: ${reason} (${code})${hint(code)}`);
 }
 

@@ -63,5 +63,10 @@ export function loadTlsMaterial(cert: Raw | undefined, key: Raw | undefined, ca:
   return material;
 }
 
+/** OpenSSL 3 messages read "<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:"; the reason is what matters. */
+export function opensslReason(message: string): string {
+  return /error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)/i.exec(message)?.[1]?.trim() ?? message.trim();
+}
+
 const keyNameFor = (certKey: string) => certKey.replace(/CERT$/, 'KEY').replace(/cert$/, 'key');
 const certNameFor = (keyKey: string) => keyKey.replace(/KEY$/, 'CERT').replace(/key$/, 'cert');

@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from '../common/logger.js';
-import { TLS_MIN_VERSION, type TlsMaterial } from '../common/tls-files.js';
+import { opensslReason, TLS_MIN_VERSION, type TlsMaterial } from '../common/tls-files.js';
 import { encodeErrorReply, ErrorCode, MessageType } from '../protocol/index.js';
 
 /** A connection whose handshake succeeded; `certifiedName` is the client certificate's subject CN under mutual TLS, else null. */
@@ -51,9 +51,11 @@ export function createAgencyTlsServer(material: TlsMaterial, handshakeTimeoutMs:
     });
     accept(socket, certifiedName);
   });
-  // Node destroys the socket after this event; all that is left to do is to say why, once.
+  // Said once per connection. Node does not always close the socket itself
+  // (a handshake timeout leaves it open, holding its slot): close it here.
   server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
     logger.warning('tls_handshake', 'fail', { ip: socket.remoteAddress ?? 'unknown', error: describeTlsError(error) });
+    socket.destroy();
   });
   return server;
 }
@@ -82,9 +84,4 @@ function commonName(socket: TLSSocket): string {
 export function describeTlsError(error: NodeJS.ErrnoException): string {
   const reason = opensslReason(error.message);
   return error.code && !reason.includes(error.code) ? `${reason} (${error.code})` : reason;
-}
-
-/** OpenSSL 3 messages read "<thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:"; the reason is what matters. */
-export function opensslReason(message: string): string {
-  return /error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)/i.exec(message)?.[1]?.trim() ?? message.trim();
 }

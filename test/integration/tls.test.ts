@@ -107,6 +107,7 @@ t.test('mutual TLS: the reference agencies finish; every intruder is refused onc
   // A peer that connects and says nothing holds no slot beyond the handshake timeout.
   const silent = connect({ host: '127.0.0.1', port: server.port });
   silent.on('error', () => undefined);
+  silent.resume(); // read, so that the central's FIN is seen and the socket closes
   const silentClosed = once(silent, 'close');
 
   // A raw plaintext socket that sends a Hello-shaped frame: no TLS record, no answer, closed.

@@ -50,6 +50,10 @@
  *      of an agency's first `batch_ack` line minus its `connect` line. 7b
  *      (info): the same files from one load-generator process (Hello→Welcome
  *      and first batch→first ack, without 100 Node start-ups competing).
+ *   8. Figure 3's capacity run over mutual TLS (certificates from
+ *      scripts/make-certs.ts, the load generator's --tls-dir) against plain
+ *      TCP, in pairs of alternating order (1 pair with --quick, else 3; the
+ *      median ratio): target TLS ≥ 0.85× plain.
  *   9. Figure 3's run with the bets in PostgreSQL, on 1, 2 and 3 centrals
  *      sharing one database, against the file store just before.
  * --quick uses 5 × 40,000, 10 × 20,000, the reference once, 1,000,000 lines
@@ -77,6 +81,7 @@ import { manyAgencies } from './figures/many-agencies.js';
 import { peakMemory } from './figures/memory.js';
 import { postgres } from './figures/postgres.js';
 import { referenceRun } from './figures/reference.js';
+import { tlsCapacity } from './figures/tls.js';
 import { generateSet, referenceSet, totalBets, totalWinners } from './lib/data.js';
 import { fmt, loadavg, printTable, problems, say } from './lib/report.js';
 import { args, CLIENT_MAIN, LOAD_GENERATOR, PARSE_ONLY, REFERENCE_DIR, SERVER_MAIN, SINK, sizes, wants } from './lib/settings.js';
@@ -98,7 +103,7 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   const ctx: Context = {
     e2e: wants(1) || wants(2) || wants(6) ? generateSet('e2e', sizes.e2eAgencies, sizes.e2eBets) : [],
-    cap: wants(2) || wants(3) || wants(9) ? generateSet('capacity', sizes.capAgencies, sizes.capBets) : [],
+    cap: wants(2) || wants(3) || wants(8) || wants(9) ? generateSet('capacity', sizes.capAgencies, sizes.capBets) : [],
     many: wants(7) ? generateSet('many', sizes.manyAgencies, sizes.manyBets, (agency) => agency % 4) : [],
     reference: wants(4) || wants(6) ? referenceSet() : null,
     e2ePeakRss: null,
@@ -122,6 +127,7 @@ async function main(): Promise<number> {
   if (wants(5)) await draw();
   if (wants(6)) await peakMemory(ctx);
   if (wants(7)) await manyAgencies(ctx);
+  if (wants(8)) await tlsCapacity(ctx);
   if (wants(9)) await postgres(ctx);
 
   say(`\n## results   (load avg ${loadavg()}; total ${fmt.s(performance.now() - started)})\n`);

@@ -20,12 +20,19 @@
  * 300) the last agency sends Done+WinnersRequest: its Done starts the draw.
  * The clock runs from that write to the last Winners page received by anyone.
  *
+ * --tls-dir DIR (either mode): mutual TLS with the certificates `npm run certs`
+ * wrote to DIR: the central is verified with DIR/ca.crt and each agency
+ * presents DIR/agency-<id>.crt. Connections and handshakes are made before
+ * the clock starts; encryption is timed.
+ *
  * Output: `EVENT start` / `EVENT end` around the measured window (so the
  * benchmark can sample the server's CPU), then one `RESULT {json}` line.
  * Any protocol surprise is fatal: message on stderr, exit 1.
  */
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { connect as connectTls } from 'node:tls';
 import { parse as parseCsv } from 'csv-parse/sync';
 import {
   betSize,
@@ -54,6 +61,8 @@ interface Options {
   batch: number;
   window: number;
   settleMs: number;
+  /** Mutual TLS with the certificates in this folder; null: plain TCP. */
+  tlsDir: string | null;
 }
 
 function fail(message: string): never {
@@ -62,7 +71,17 @@ function fail(message: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { host: '127.0.0.1', port: 0, mode: 'ingest', files: [], agencies: [], batch: 200, window: 128, settleMs: 300 };
+  const o: Options = {
+    host: '127.0.0.1',
+    port: 0,
+    mode: 'ingest',
+    files: [],
+    agencies: [],
+    batch: 200,
+    window: 128,
+    settleMs: 300,
+    tlsDir: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[++i];
@@ -95,6 +114,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--settle-ms':
         o.settleMs = Number(value);
+        break;
+      case '--tls-dir':
+        o.tlsDir = value;
         break;
       default:
         fail(`unknown flag ${flag}`);
@@ -206,10 +228,19 @@ class Peer {
 
   closing = false;
 
-  static open(host: string, port: number, agency: number): Promise<Peer> {
+  static open(host: string, port: number, agency: number, tlsDir: string | null): Promise<Peer> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port, noDelay: true });
-      socket.once('connect', () => {
+      const socket = tlsDir
+        ? connectTls({
+            host,
+            port,
+            ca: readFileSync(join(tlsDir, 'ca.crt')),
+            cert: readFileSync(join(tlsDir, `agency-${agency}.crt`)),
+            key: readFileSync(join(tlsDir, `agency-${agency}.key`)),
+          })
+        : connect({ host, port });
+      socket.setNoDelay(true);
+      socket.once(tlsDir ? 'secureConnect' : 'connect', () => {
         socket.removeListener('error', reject);
         resolve(new Peer(agency, socket));
       });
@@ -281,7 +312,7 @@ async function ingest(o: Options): Promise<void> {
   const encodeMs = performance.now() - t0;
   // All connections at once; each one's time to connect and to get its Welcome (the central starts a worker per connection).
   const opened = performance.now();
-  const peers = await Promise.all(encoded.map((e) => Peer.open(o.host, o.port, e.agency)));
+  const peers = await Promise.all(encoded.map((e) => Peer.open(o.host, o.port, e.agency, o.tlsDir)));
   const connected = performance.now();
   const welcomeMs = await Promise.all(
     peers.map(async (peer) => {
@@ -378,7 +409,7 @@ function pipeline(peer: Peer, e: Encoded, window: number, start: number): Promis
 }
 
 async function draw(o: Options): Promise<void> {
-  const peers = await Promise.all(o.agencies.map((agency) => Peer.open(o.host, o.port, agency)));
+  const peers = await Promise.all(o.agencies.map((agency) => Peer.open(o.host, o.port, agency, o.tlsDir)));
   const stored: number[] = [];
   for (const peer of peers) {
     const welcome = await peer.hello();

@@ -24,7 +24,7 @@ import {
   type Welcome,
 } from '../protocol/index.js';
 import type { ClientConfig } from './config.js';
-import { Connection, ConnectionError } from './connection.js';
+import { Connection, ConnectionError, TlsError } from './connection.js';
 import { FileBatches } from './file-batches.js';
 import { SendCounters } from './progress.js';
 
@@ -87,6 +87,11 @@ export class Agency {
         return { winners, sent: progress.sent, rejected: progress.rejected, invalidRows: progress.invalidRows };
       } catch (error) {
         if (this.signal.aborted) throw error;
+        if (error instanceof TlsError) {
+          const central = this.config.centrals[this.#central];
+          this.logger.error('tls_handshake', 'fail', { client_id: this.config.id, server_address: central.address, error: error.message });
+          throw error;
+        }
         if (!(error instanceof ConnectionError) && !(error instanceof RetryLater)) throw error;
         // A central that welcomed us is alive: a session it ended (a full disk, a restart) does not use up the attempts.
         failures = progress.welcomed ? 1 : failures + 1;
@@ -126,11 +131,13 @@ export class Agency {
       for (let tried = 0; tried < centrals.length; tried++) {
         const central = centrals[this.#central];
         try {
-          this.#connection = await Connection.open(central.host, central.port);
+          this.#connection = await Connection.open(central.host, central.port, this.config.tls);
           this.logger.info('connect', 'success', { server_address: central.address, attempt });
           return this.#connection;
         } catch (error) {
           if (this.signal.aborted) throw new AgencyError('stopped');
+          // A certificate that does not verify is not fixed by waiting, nor by trusting another central less.
+          if (error instanceof TlsError) throw error;
           reason = `${central.address}: ${(error as Error).message}`;
           if (centrals.length > 1)
             this.logger.warning('connect', 'in_progress', {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ConfigError, env, from, pick, toBool, toDurationMs, toInt, toLevel, toText, type Raw } from '../common/config.js';
 import type { Level } from '../common/logger.js';
+import { loadTlsMaterial, type TlsMaterial } from '../common/tls-files.js';
 import { MAX_AGENCY_ID } from '../protocol/index.js';
 import { PROGRESS_MODES, type ProgressMode } from './progress.js';
 
@@ -33,6 +34,8 @@ export interface ClientConfig {
   readonly progress: ProgressMode;
   /** Between `progress` log lines. */
   readonly progressIntervalMs: number;
+  /** CLI_TLS_CA (and CLI_TLS_CERT/KEY for mutual TLS): connect over TLS and verify the central; null: plain TCP. */
+  readonly tls: TlsMaterial | null;
 }
 
 export interface Central {
@@ -56,6 +59,9 @@ export interface ClientFlags {
   readonly secretFile?: string;
   readonly progress?: string;
   readonly progressInterval?: string;
+  readonly tlsCa?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
 }
 
 const def = (key: string, value: string): Raw => ({ key, value });
@@ -125,6 +131,11 @@ export function loadClientConfig(flags: ClientFlags): ClientConfig {
         flag('progress-interval', flags.progressInterval),
       )!,
     ),
+    tls: toTls(
+      pick(yaml('tls.ca'), env('CLI_TLS_CA'), flag('tls-ca', flags.tlsCa)),
+      pick(yaml('tls.cert'), env('CLI_TLS_CERT'), flag('tls-cert', flags.tlsCert)),
+      pick(yaml('tls.key'), env('CLI_TLS_KEY'), flag('tls-key', flags.tlsKey)),
+    ),
   };
 }
 
@@ -141,6 +152,16 @@ function toProgressInterval(raw: Raw): number {
   const ms = toDurationMs(raw);
   if (ms < 100) throw new ConfigError(raw.key, `must be at least 100ms, got ${JSON.stringify(raw.value)}`);
   return ms;
+}
+
+/** TLS is on when a CA to verify the central with is given; a client certificate without it would be sent in the clear. */
+function toTls(ca: Raw | undefined, cert: Raw | undefined, key: Raw | undefined): TlsMaterial | null {
+  if (!ca) {
+    const stray = cert ?? key;
+    if (stray) throw new ConfigError(stray.key, "is set but CLI_TLS_CA is not: TLS needs the CA that signed the central's certificate");
+    return null;
+  }
+  return loadTlsMaterial(cert, key, ca);
 }
 
 /** CLI_SECRET, or the first line of the file given by --secret-file / CLI_SECRET_FILE. */

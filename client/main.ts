@@ -21,7 +21,10 @@ const describe = (Program: typeof Command): Command =>
   new Program()
     .name('lottery-client')
     .description('A lottery agency: sends its bets to the central in batches, then asks for its winners.')
-    .option('-c, --config <path>', `YAML config file (server.address, loop.amount, loop.period, log.level, batch.maxAmount)`)
+    .option(
+      '-c, --config <path>',
+      `YAML config file (server.address, loop.amount, loop.period, log.level, batch.maxAmount; optional tls.ca, tls.cert, tls.key)`,
+    )
     .option('--id <n>', 'agency id, 1..65535 (CLI_ID; required)')
     .option('--server-address <host:port>', 'the central (CLI_SERVER_ADDRESS, default server:12345)')
     .option('--loop-amount <n>', 'connection attempts before giving up (CLI_LOOP_AMOUNT, default 5)')
@@ -31,6 +34,9 @@ const describe = (Program: typeof Command): Command =>
     .option('--window <n>', 'batches sent ahead of their acks (CLI_BATCH_WINDOW, default 256)')
     .option('--data-file <path>', 'the bets file (CLI_DATA_FILE, default .data/agency-<id>.csv)')
     .option('--secret-file <path>', "file whose first line is this agency's secret (CLI_SECRET_FILE; or CLI_SECRET holds it)")
+    .option('--tls-ca <path>', "PEM CA that signed the central's certificate: connect over TLS and verify it (CLI_TLS_CA)")
+    .option('--tls-cert <path>', "this agency's PEM certificate, for mutual TLS (CLI_TLS_CERT; needs --tls-key and --tls-ca)")
+    .option('--tls-key <path>', "this agency's PEM private key (CLI_TLS_KEY)")
     .option('--strict', 'stop at the first invalid row or rejected batch, exit 1 (CLI_STRICT)')
     .option(
       '--progress <mode>',
@@ -86,6 +92,7 @@ async function main(): Promise<number> {
     log_level: config.logLevel,
     batch_max_amount: config.batchMaxAmount,
     data_file: input.kind === 'file' ? input.path : 'single bet (environment)',
+    tls: !config.tls ? 'off' : config.tls.cert ? 'mutual' : 'server',
   });
 
   const stop = new AbortController();

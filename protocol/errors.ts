@@ -29,6 +29,10 @@ export const ErrorCode = {
   NotExpected: 33,
   /** A batch's file position goes backwards or cannot hold its bets. */
   BadPosition: 34,
+  /** Mutual TLS: the Hello's agency is not the one the client certificate names (subject CN agency-<id>). */
+  CertificateMismatch: 35,
+  /** Mutual TLS: the client certificate does not verify (none, another CA, expired); sent once, over TLS, before the central hangs up. */
+  CertificateRefused: 36,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -6,6 +6,8 @@
 #                            (test/reliability/postgres.test.ts; run as the postgres user)
 #   bsdutils                 util-linux's `script`, a pseudo-terminal for the agency's
 #                            progress bar (test/integration/progress.test.ts)
+#   openssl                  the test certificates of npm run certs (scripts/make-certs.ts),
+#                            for test/integration/tls.test.ts and generate-compose --tls
 # Needs root (apt-get). Without these packages, those tests skip and say why;
 # CI runs this first and then the suite with LOTTERY_REQUIRE_ALL=1, so that a
 # skip is a failure there.
@@ -16,6 +18,7 @@ command -v fusermount3 >/dev/null 2>&1 || packages+=(fuse3)
 /usr/bin/python3 -c 'import pyfuse3' >/dev/null 2>&1 || packages+=(python3-pyfuse3)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 command -v script >/dev/null 2>&1 || packages+=(bsdutils)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 
 if ((${#packages[@]} == 0)); then
   echo "install-test-deps: everything is installed already"

@@ -7,6 +7,7 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from '../common/logger.js';
+import { createAgencyTlsServer } from './tls-listener.js';
 import { encodeErrorReply, ErrorCode, MessageType } from '../protocol/index.js';
 import { CentralState } from './central-state.js';
 import type { ServerConfig } from './config.js';
@@ -45,7 +46,11 @@ export class Central {
       secrets: config.secrets,
     };
     // Half-open: a peer that sends and then shuts its side (nc -N) still gets its answer.
-    this.#server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
+    this.#server = config.tls
+      ? createAgencyTlsServer(config.tls, config.tlsHandshakeTimeoutMs, logger, (socket, certifiedName) =>
+          this.#accept(socket, certifiedName),
+        )
+      : createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket, null));
   }
 
   /** Recovers storage, then listens. Resolves with the bound address. */
@@ -120,7 +125,8 @@ export class Central {
     this.exit(1);
   }
 
-  #accept(socket: Socket): void {
+  /** A connection, once its TLS handshake (if any) is done; `certifiedName` is its client certificate's CN under mutual TLS. */
+  #accept(socket: Socket, certifiedName: string | null): void {
     const peer = socket.remoteAddress ?? 'unknown';
     socket.on('error', () => undefined); // errors are logged by the link; never crash on a reset
     // Acks are small and answered to at once: Nagle's algorithm would hold each
@@ -147,7 +153,7 @@ export class Central {
     const link = new WorkerLink(
       id,
       socket,
-      { central: this.#central.buffer, store: store.init, settings: this.#settings, peer },
+      { central: this.#central.buffer, store: store.init, settings: this.#settings, peer, certifiedName },
       store.transfer,
       this.logger,
       {

@@ -10,6 +10,7 @@ import { parse as parseIni } from 'ini';
 import { readSecretsFile } from '../common/auth.js';
 import { ConfigError, env, from, pick, toBool, toDurationMs, toInt, toLevel, toText, type Raw } from '../common/config.js';
 import type { Level } from '../common/logger.js';
+import { loadTlsMaterial, type TlsMaterial } from '../common/tls-files.js';
 import { MAX_AGENCY_ID, MAX_BATCH_FRAME } from '../protocol/index.js';
 import { describeRoster, parseAgencyIds, rosterOfCount, type Roster } from './roster.js';
 import { FAULT_VARIABLE, faultPlanFrom, type FaultPlan } from './storage/file/io.js';
@@ -41,6 +42,10 @@ export interface ServerConfig {
   readonly databaseTimeoutMs: number;
   /** Tests only (LOTTERY_TEST_FAULT): the storage operation to fail. */
   readonly fault: FaultPlan | null;
+  /** SERVER_TLS_CERT/KEY (and SERVER_TLS_CA for mutual TLS): the agency port speaks TLS only; null: plain TCP. */
+  readonly tls: TlsMaterial | null;
+  /** A TLS peer that has not finished its handshake after this long is dropped. */
+  readonly tlsHandshakeTimeoutMs: number;
 }
 
 /** Flags as commander hands them over (strings, unvalidated). */
@@ -60,6 +65,10 @@ export interface ServerFlags {
   readonly maxFrameBytes?: string;
   readonly fsync?: boolean;
   readonly secretsFile?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsCa?: string;
+  readonly tlsHandshakeTimeout?: string;
 }
 
 const def = (key: string, value: string): Raw => ({ key, value });
@@ -98,6 +107,15 @@ export function loadServerConfig(flags: ServerFlags): ServerConfig {
       MAX_BATCH_FRAME,
     ),
     durable: toBool(pick(def('SERVER_FSYNC', 'true'), env('SERVER_FSYNC'), fsyncFlag)!),
+    tls: toTls(
+      pick(ini('SERVER_TLS_CERT'), env('SERVER_TLS_CERT'), flag('tls-cert', flags.tlsCert)),
+      pick(ini('SERVER_TLS_KEY'), env('SERVER_TLS_KEY'), flag('tls-key', flags.tlsKey)),
+      pick(ini('SERVER_TLS_CA'), env('SERVER_TLS_CA'), flag('tls-ca', flags.tlsCa)),
+    ),
+    tlsHandshakeTimeoutMs: Math.max(
+      1,
+      toDurationMs(setting('SERVER_TLS_HANDSHAKE_TIMEOUT', '10s', 'tls-handshake-timeout', flags.tlsHandshakeTimeout)),
+    ),
   };
 }
 
@@ -130,6 +148,15 @@ function chooseRoster(agenciesGiven: Raw | undefined, idsRaw: Raw | undefined, s
     throw new ConfigError(secrets!.raw.key, `has no secret for expected agencies ${describeRoster(unsecured)}`);
   }
   return roster;
+}
+
+/** The central's certificate and key, and the CA agencies' certificates must chain to (mutual TLS). */
+function toTls(cert: Raw | undefined, key: Raw | undefined, ca: Raw | undefined): TlsMaterial | null {
+  if (!cert && !key) {
+    if (ca) throw new ConfigError(ca.key, "mutual TLS needs the central's own certificate too (SERVER_TLS_CERT and SERVER_TLS_KEY)");
+    return null;
+  }
+  return loadTlsMaterial(cert, key, ca);
 }
 
 export function toDatabaseUrl(raw: Raw | undefined): string | null {

@@ -18,7 +18,11 @@ const describe = (Program: typeof Command): Command =>
   new Program()
     .name('lottery-server')
     .description("The lottery central: stores every agency's bets and runs the draw once all expected agencies are done.")
-    .option('-c, --config <path>', `INI config file ([DEFAULT] SERVER_PORT, SERVER_IP, SERVER_LISTEN_BACKLOG, LOGGING_LEVEL)`, undefined)
+    .option(
+      '-c, --config <path>',
+      `INI config file ([DEFAULT] SERVER_PORT, SERVER_IP, SERVER_LISTEN_BACKLOG, LOGGING_LEVEL; optional SERVER_TLS_CERT, SERVER_TLS_KEY, SERVER_TLS_CA)`,
+      undefined,
+    )
     .option('--host <address>', 'address to listen on (env SERVER_HOST, default 0.0.0.0)')
     .option('-p, --port <port>', 'TCP port, 0 for any free one (SERVER_PORT, default 12345)')
     .option('--listen-backlog <n>', 'pending-connection queue length (SERVER_LISTEN_BACKLOG, default 5)')
@@ -46,6 +50,16 @@ const describe = (Program: typeof Command): Command =>
     .option(
       '--secrets-file <path>',
       'per-agency secrets, one "<agency> <secret>" per line; agencies must then prove theirs (SERVER_SECRETS_FILE)',
+    )
+    .option('--tls-cert <path>', 'PEM certificate: the agency port speaks TLS only (SERVER_TLS_CERT; needs --tls-key)')
+    .option('--tls-key <path>', "PEM private key of the central's certificate (SERVER_TLS_KEY)")
+    .option(
+      '--tls-ca <path>',
+      'PEM CA: agencies must present a certificate it signed, with subject CN agency-<id> (SERVER_TLS_CA; mutual TLS)',
+    )
+    .option(
+      '--tls-handshake-timeout <duration>',
+      'drop a peer that has not finished its TLS handshake after this long (SERVER_TLS_HANDSHAKE_TIMEOUT, default 10s)',
     )
     .option(
       '--no-fsync',
@@ -83,8 +97,10 @@ async function main(): Promise<number> {
     idle_timeout_ms: config.idleTimeoutMs,
     max_frame_bytes: config.maxFrameBytes,
     auth: config.secrets ? `${config.secrets.size} agency secrets` : 'off',
+    tls: !config.tls ? 'off' : config.tls.ca ? 'mutual' : 'server',
   });
-  if (!config.secrets) {
+  // Mutual TLS names the agency too: a client may then speak only for the agency its certificate names.
+  if (!config.secrets && !config.tls?.ca) {
     logger.warning('auth', 'success', {
       mode: 'unauthenticated',
       detail: 'no agency secrets configured (SERVER_SECRETS_FILE); any client may speak for any agency',

@@ -50,4 +50,6 @@ export interface WorkerInit {
   readonly store: WorkerStoreInit;
   readonly settings: WorkerSettings;
   readonly peer: string;
+  /** Under mutual TLS, the subject CN of the peer's verified certificate (agency-<id>); null otherwise. */
+  readonly certifiedName: string | null;
 }

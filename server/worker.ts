@@ -43,6 +43,7 @@ const session = new Session({
   drawConfigured: settings.drawConfigured,
   secrets: settings.secrets,
   peer: init.peer,
+  certifiedName: init.certifiedName,
   send: (bytes) => {
     // An exact-size copy, transferred: cloning a Buffer clones its whole backing
     // store, for a small reply the 8 KiB allocation pool, into the main thread's memory.

@@ -19,6 +19,8 @@ export interface CentralOptions {
   readonly listenTimeoutMs: number;
   /** Bets in this PostgreSQL database instead of betsFile (figure 9). */
   readonly databaseUrl?: string;
+  /** Extra environment for the central (e.g. SERVER_TLS_*). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export const LISTENING = /action: listening \| result: success \| host: (\S+) \| port: (\d+)/;
@@ -56,7 +58,7 @@ export class Central {
     this.proc = new NodeProcess(`central ${options.label}`, [...profileArgs('central'), SERVER_MAIN, ...flags], {
       cwd: dirname(options.betsFile),
       keepLines: false,
-      env: childEnv({}),
+      env: childEnv({ ...options.env }),
       onLine: (line, at) => {
         this.logLines++;
         // Cheap tests first: there is one line per batch.

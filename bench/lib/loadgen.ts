@@ -87,11 +87,17 @@ export async function loadgenIngest(
   inputs: readonly AgencyInput[],
   durable: boolean,
   limits: { maxConnections?: number; backlog?: number } = {},
+  /** Mutual TLS with the certificates in this folder (made by makeCerts). */
+  tlsDir: string | null = null,
 ): Promise<LoadgenRun> {
   const dir = runDir(label);
   const betsFile = join(dir, 'bets.csv');
-  const central = await Central.start({ label, betsFile, agencies: inputs.length, durable, listenTimeoutMs: 60_000, ...limits });
+  const env: Record<string, string> = tlsDir
+    ? { SERVER_TLS_CERT: join(tlsDir, 'server.crt'), SERVER_TLS_KEY: join(tlsDir, 'server.key'), SERVER_TLS_CA: join(tlsDir, 'ca.crt') }
+    : {};
+  const central = await Central.start({ label, betsFile, agencies: inputs.length, durable, listenTimeoutMs: 60_000, env, ...limits });
   const files = inputs.flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
+  if (tlsDir) files.push('--tls-dir', tlsDir);
   let run;
   try {
     run = await runLoadgen(

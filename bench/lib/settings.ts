@@ -73,6 +73,8 @@ export const TARGET = {
   drawSeconds: 2,
   rssBytes: 150 * MB,
   rssGrowth: 1.1,
+  /** Figure 8: TLS (mutual, TLS 1.3) may cost at most 15 % of plain TCP's capacity. */
+  tlsRatio: 0.85,
   /** PostgreSQL ingest against the file store's, same files (issue 13). */
   postgresShare: 0.5,
 };

@@ -20,6 +20,8 @@ export interface SessionDeps {
   /** Agency secrets; null when the central runs unauthenticated. */
   readonly secrets: ReadonlyMap<number, string> | null;
   readonly peer: string;
+  /** Under mutual TLS, the subject CN of the peer's verified certificate: it may speak only for that agency. */
+  readonly certifiedName: string | null;
   /** Queues bytes for the socket. */
   send(bytes: Buffer): void;
   /** Called once when the session wants its connection closed. */

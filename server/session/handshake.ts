@@ -25,6 +25,9 @@ import type { SessionCore } from './core.js';
 let authModule: Promise<typeof import('../../common/auth.js')> | undefined;
 const loadAuth = () => (authModule ??= import('../../common/auth.js'));
 
+/** The subject CN an agency's client certificate must carry under mutual TLS. */
+const agencyCommonName = (agency: number) => `agency-${agency}`;
+
 export class Handshake {
   /** The Hello being authenticated, and the nonce we challenged it with. */
   #challenge: { hello: Hello; nonce: Buffer } | null = null;
@@ -44,7 +47,14 @@ export class Handshake {
         `protocol version ${hello.version} is not supported (this central speaks ${PROTOCOL_VERSION})`,
       );
     }
-    const { secrets, store, drawConfigured } = core.deps;
+    const { secrets, store, drawConfigured, certifiedName } = core.deps;
+    if (certifiedName !== null && certifiedName !== agencyCommonName(hello.agency)) {
+      return core.fail(
+        ErrorCode.CertificateMismatch,
+        `the client certificate names ${JSON.stringify(certifiedName)}, not ${agencyCommonName(hello.agency)}`,
+        'tls_identity',
+      );
+    }
     if (drawConfigured && !store.expects(hello.agency)) {
       return core.fail(ErrorCode.NotExpected, `agency ${hello.agency} is not on this lottery's roster`, 'session_refused');
     }

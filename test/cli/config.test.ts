@@ -80,6 +80,25 @@ const SERVER_CASES: Case[] = [
   { name: 'server SERVER_MAX_CONNECTIONS=many', env: { SERVER_MAX_CONNECTIONS: 'many' }, key: 'SERVER_MAX_CONNECTIONS' },
   { name: 'server SERVER_FSYNC=maybe', env: { SERVER_FSYNC: 'maybe' }, key: 'SERVER_FSYNC' },
   { name: 'server missing --config file', args: ['--config', 'nowhere.ini'], key: '--config' },
+  {
+    name: 'server SERVER_TLS_CERT without SERVER_TLS_KEY',
+    env: { SERVER_TLS_CERT: 'c.pem' },
+    files: { 'c.pem': 'x' },
+    key: 'SERVER_TLS_CERT',
+  },
+  { name: 'server SERVER_TLS_CA alone', env: { SERVER_TLS_CA: 'ca.pem' }, files: { 'ca.pem': 'x' }, key: 'SERVER_TLS_CA' },
+  { name: 'server --tls-cert missing file', args: ['--tls-cert', 'none.pem', '--tls-key', 'none.key'], key: '--tls-cert' },
+  {
+    name: 'server SERVER_TLS_CERT not PEM',
+    env: { SERVER_TLS_CERT: 'c.pem', SERVER_TLS_KEY: 'k.pem' },
+    files: { 'c.pem': 'not a certificate', 'k.pem': 'not a key' },
+    key: 'SERVER_TLS_CERT',
+  },
+  {
+    name: 'server ini SERVER_TLS_CERT missing file',
+    files: { 'server/config.ini': '[DEFAULT]\nSERVER_TLS_CERT = nowhere.pem\nSERVER_TLS_KEY = k.pem\n', 'k.pem': 'x' },
+    key: 'SERVER_TLS_CERT',
+  },
 ];
 
 const CLIENT_CASES: Case[] = [
@@ -160,6 +179,26 @@ const CLIENT_CASES: Case[] = [
     env: CLIENT_OK_ENV,
     files: { ...CLIENT_OK_FILES, 'client/config.yaml': 'batch:\n  maxAmount: lots\n' },
     key: 'batch.maxAmount',
+  },
+  {
+    name: 'client CLI_TLS_CERT without CLI_TLS_CA',
+    env: { ...CLIENT_OK_ENV, CLI_TLS_CERT: 'a.pem', CLI_TLS_KEY: 'a.key' },
+    files: CLIENT_OK_FILES,
+    key: 'CLI_TLS_CERT',
+  },
+  { name: 'client CLI_TLS_CA missing file', env: { ...CLIENT_OK_ENV, CLI_TLS_CA: 'none.pem' }, files: CLIENT_OK_FILES, key: 'CLI_TLS_CA' },
+  {
+    name: 'client --tls-ca not PEM',
+    env: CLIENT_OK_ENV,
+    args: ['--tls-ca', 'ca.pem'],
+    files: { ...CLIENT_OK_FILES, 'ca.pem': 'hello' },
+    key: '--tls-ca',
+  },
+  {
+    name: 'client yaml tls.ca missing file',
+    env: CLIENT_OK_ENV,
+    files: { ...CLIENT_OK_FILES, 'client/config.yaml': 'tls:\n  ca: "nowhere.pem"\n' },
+    key: 'tls.ca',
   },
   {
     name: 'client single bet with NUMERO=abc',

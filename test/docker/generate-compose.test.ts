@@ -92,6 +92,8 @@ t.test('bad arguments: usage, non-zero exit, no file written', async (t) => {
     ['--centrals 17', ['out.yml', '3', '--centrals', '17']],
     ['--centrals two', ['out.yml', '3', '--centrals', 'two']],
     ['an unknown option', ['out.yml', '3', '--postgres']],
+    ['--tls without a folder', ['out.yml', '3', '--tls']],
+    ['--tls with a missing folder', ['out.yml', '3', '--tls', 'no-certs']],
   ];
   const before = readdirSync(dir).sort();
   for (const [name, args] of cases) {
@@ -224,6 +226,70 @@ for (const centrals of [1, 3]) {
       const env = model.services[`client${i}`].environment ?? {};
       if (centrals === 1) t.notOk('CLI_SERVER_ADDRESS' in env, `client${i}: one central, config.yaml's server.address`);
       else t.equal(env['CLI_SERVER_ADDRESS'], 'server:12345,server2:12345,server3:12345', `client${i}: every central`);
+    }
+  });
+}
+
+const CERTS_MAIN = join(repo, 'dist', 'scripts', 'make-certs.js');
+
+for (const centrals of [0, 2]) {
+  t.test(`--tls${centrals ? ` with --centrals ${centrals}` : ''}: each central its certificate, each agency its own`, async (t) => {
+    const dir = checkout(3);
+    const made = run('node', [CERTS_MAIN, '--out', join(dir, 'certs'), '--agencies', '2'], dir);
+    t.equal(made.status, 0, `npm run certs made 2 agencies' certificates (${made.stderr.trim()})`);
+    const extra = centrals ? ['--centrals', String(centrals)] : [];
+    const short = run('bash', ['generate-compose.sh', 'out.yml', '3', ...extra, '--tls', 'certs'], dir);
+    t.equal(short.status, 2, 'certificates for 2 agencies and 3 agencies asked: exit 2');
+    t.match(
+      short.stderr,
+      /lacks agency-3\.crt agency-3\.key; make them with: npm run certs -- --out certs --agencies 3/,
+      'names what is missing and how to make it',
+    );
+    t.notOk(existsSync(join(dir, 'out.yml')), 'no file written');
+
+    const r = run('bash', ['generate-compose.sh', 'out.yml', '2', ...extra, '--tls', 'certs'], dir);
+    t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
+    t.match(readFileSync(join(dir, 'out.yml'), 'utf8'), /--tls certs/, 'the header names the command with --tls');
+    const model = composeConfig('out.yml', dir);
+    const certs = join(dir, 'certs');
+    const mounts = (service: ComposeService) =>
+      Object.fromEntries(
+        (service.volumes ?? [])
+          .filter((v) => v.target.startsWith('/certs/'))
+          .map((v) => [v.target, { source: v.source, ro: v.read_only, type: v.type }]),
+      );
+    const names = centrals ? ['server', 'server2'] : ['server'];
+    for (const name of names) {
+      const central = model.services[name];
+      t.match(
+        central.environment,
+        { SERVER_TLS_CERT: '/certs/server.crt', SERVER_TLS_KEY: '/certs/server.key', SERVER_TLS_CA: '/certs/ca.crt' },
+        `${name}: mutual TLS variables`,
+      );
+      t.same(
+        mounts(central),
+        Object.fromEntries(
+          ['ca.crt', 'server.crt', 'server.key'].map((f) => [`/certs/${f}`, { source: join(certs, f), ro: true, type: 'bind' }]),
+        ),
+        `${name}: the CA and its own certificate and key, read-only; no agency key`,
+      );
+    }
+    for (const i of [1, 2]) {
+      const client = model.services[`client${i}`];
+      t.match(
+        client.environment,
+        { CLI_TLS_CA: '/certs/ca.crt', CLI_TLS_CERT: '/certs/agency.crt', CLI_TLS_KEY: '/certs/agency.key' },
+        `client${i}: TLS variables`,
+      );
+      t.same(
+        mounts(client),
+        {
+          '/certs/ca.crt': { source: join(certs, 'ca.crt'), ro: true, type: 'bind' },
+          '/certs/agency.crt': { source: join(certs, `agency-${i}.crt`), ro: true, type: 'bind' },
+          '/certs/agency.key': { source: join(certs, `agency-${i}.key`), ro: true, type: 'bind' },
+        },
+        `client${i}: the CA and its own certificate and key only`,
+      );
     }
   });
 }

@@ -75,9 +75,20 @@ import {
   writeSync,
   type WriteStream,
 } from 'node:fs';
+import { connect } from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  decodeMessage,
+  encodeHello,
+  FrameDecoder,
+  MessageType,
+  NONCE_BYTES,
+  PROTOCOL_VERSION,
+  SERVER_FRAME_LIMITS,
+  type ServerMessage,
+} from '../protocol/index.js';
 import { generateAgencyFile, generateBets } from '../scripts/generate-data.js';
 import { digestAgencyFile, digestStoredFile, digestText, sameDigest, WINNING_NUMBER, type InputDigest } from './checksum.js';
 import { describeExit, liveProcesses, Proc, procStats, sleep, withTimeout, type Exit, type ProcStats } from './proc.js';
@@ -153,6 +164,14 @@ const TARGET = {
   rssGrowth: 1.1,
 };
 
+/** Issue 15's targets: small runs as fast as large ones (figures 10–13). */
+const TARGET15 = {
+  agencyCpuRatio: 1.3,
+  referenceRatio: 1.5,
+  welcomeMs: 5,
+  perBetUs: 0.5,
+};
+
 interface Args {
   quick: boolean;
   only: Set<number> | null;
@@ -181,6 +200,8 @@ function parseArgs(argv: readonly string[]): Args {
 
 const args = parseArgs(process.argv.slice(2));
 const sizes = args.quick ? QUICK : FULL;
+/** Figures 10–13: rounds side by side (the median round is reported), and Hello probes for figure 12. */
+const sizes15 = args.quick ? { rounds: 1, welcomeProbes: 4 } : { rounds: 5, welcomeProbes: 10 };
 const wants = (figure: number) => args.only === null || args.only.has(figure);
 
 // ---- output and correctness ------------------------------------------------------
@@ -774,6 +795,8 @@ interface LoadgenRun {
   readonly serverCores: number;
   readonly loadgenCores: number;
   readonly serverPeakRss: number;
+  /** The central's whole CPU, start to stop (its start-up, every worker, the draw). */
+  readonly serverCpuMs: number;
   readonly central: Central;
 }
 
@@ -783,7 +806,7 @@ async function runLoadgen(
   central: Central,
   loadgenArgs: string[],
   timeoutMs: number,
-): Promise<Omit<LoadgenRun, 'serverPeakRss' | 'central'>> {
+): Promise<Omit<LoadgenRun, 'serverPeakRss' | 'serverCpuMs' | 'central'>> {
   let result: LoadgenResult | null = null;
   const samples: Array<{ server: ProcStats | null; loadgen: ProcStats | null; at: number }> = [];
   const loadgen: Proc = new Proc(
@@ -855,7 +878,7 @@ async function loadgenIngest(
   }
   verifyStored(label, betsFile, inputs);
   if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
-  return { ...run, serverPeakRss: before?.peakRss ?? NaN, central };
+  return { ...run, serverPeakRss: before?.peakRss ?? NaN, serverCpuMs: before?.cpuMs ?? NaN, central };
 }
 
 // ---- the draw figure -----------------------------------------------------------------------
@@ -1033,6 +1056,125 @@ async function e2eRound(e2e: readonly AgencyInput[], empty: readonly AgencyInput
       `+ sink ${fmt.s(transport.sinkWorkCpuMs)} + the central's fixed ${fmt.s(fixed.serverCpuMs)} CPU) / ${CORES} cores = ${fmt.x(bound)}`,
   );
   return { parse, encode, transport, fixed, run, ratio, bound, busy };
+}
+
+// ---- figures 10–13: fast from the first bet (issue 15) --------------------------------------
+
+interface DefaultConfigRun {
+  /** The central's `listening` line to the last agency's exit. */
+  readonly wallMs: number;
+  /** The agencies' CPU (user + sys, whole processes). */
+  readonly agenciesCpuMs: number;
+  /** Each agency's `connect` line to its `session` line (its Welcome). */
+  readonly welcomeMs: readonly number[];
+}
+
+/**
+ * Agencies as a user runs them first: the contract's default configuration
+ * (no CLI_BATCH_MAXAMOUNT: 10 bets a batch), against a central already
+ * listening; stored bets, winners and exits checked like every run.
+ */
+async function defaultConfigRun(label: string, inputs: readonly AgencyInput[]): Promise<DefaultConfigRun> {
+  const dir = runDir(label);
+  const betsFile = join(dir, 'bets.csv');
+  const central = await Central.start({ label, betsFile, agencies: inputs.length, durable: true, listenTimeoutMs: 60_000 });
+  // The central idle, as when agencies come some time after it started: its boot work is done.
+  await sleep(500);
+  const selfBefore = procStats('self');
+  const agents = inputs.map((input) => {
+    const times = { connect: -1, session: -1, winners: null as number | null, errors: [] as string[] };
+    const env = childEnv({
+      CLI_ID: String(input.agency),
+      CLI_SERVER_ADDRESS: `127.0.0.1:${central.port}`,
+      CLI_DATA_FILE: input.path,
+      CLI_LOOP_PERIOD: '100ms',
+      CLI_LOOP_AMOUNT: '20',
+    });
+    const proc = new Proc(`agency ${input.agency} (default config)`, [...profileArgs('agency'), CLIENT_MAIN], {
+      cwd: dir,
+      env,
+      onLine: (line, at) => {
+        if (times.connect < 0 && line.includes('action: connect | result: success')) times.connect = at;
+        else if (times.session < 0 && line.includes('action: session | result: success')) times.session = at;
+        const m = WINNERS_LINE.exec(line);
+        if (m) times.winners = Number(m[1]);
+        if ((line.startsWith('ERROR', 20) || line.startsWith('CRITICAL', 20)) && times.errors.length < 3) times.errors.push(line);
+      },
+    });
+    return { input, proc, times };
+  });
+  let exits: Exit[];
+  try {
+    exits = await withTimeout(Promise.all(agents.map((a) => a.proc.done)), runTimeout(totalBets(inputs)), `${label}: agencies`);
+  } catch (error) {
+    for (const a of agents) a.proc.kill('SIGKILL');
+    await central.stop();
+    throw error;
+  }
+  const selfAfter = procStats('self');
+  const lastExit = Math.max(...exits.map((e) => e.at));
+  const { exit } = await central.stop();
+  agents.forEach((a, i) => {
+    checkExit(label, a.proc, exits[i]);
+    for (const line of a.times.errors) correctnessError(`${label}: agency ${a.input.agency} logged: ${line}`);
+    if (a.times.winners !== a.input.expected.winners)
+      correctnessError(
+        `${label}: agency ${a.input.agency} reported ${a.times.winners ?? 'no'} winners, its file has ${a.input.expected.winners}`,
+      );
+  });
+  checkCentral(label, central, exit, totalWinners(inputs));
+  verifyStored(label, betsFile, inputs);
+  if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
+  return {
+    wallMs: lastExit - central.listeningAt,
+    agenciesCpuMs: selfBefore && selfAfter ? selfAfter.childrenCpuMs - selfBefore.childrenCpuMs : NaN,
+    welcomeMs: agents.map((a) => a.times.session - a.times.connect),
+  };
+}
+
+/** Connects to 127.0.0.1:port, says Hello as `agency`, and resolves with the time from connect() to the decoded Welcome. */
+function helloToWelcome(port: number, agency: number, timeoutMs = 10_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+    const decoder = new FrameDecoder(SERVER_FRAME_LIMITS);
+    const timer = setTimeout(() => socket.destroy(new Error(`no Welcome for agency ${agency} within ${timeoutMs} ms`)), timeoutMs);
+    const finish = (error: Error | null, ms = 0) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(ms);
+    };
+    socket.once('connect', () =>
+      socket.write(
+        encodeHello({ type: MessageType.Hello, version: PROTOCOL_VERSION, agency, singleBet: false, nonce: Buffer.alloc(NONCE_BYTES, 7) }),
+      ),
+    );
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const frame of decoder.push(chunk)) {
+          const message = decodeMessage(frame) as ServerMessage;
+          if (message.type === MessageType.Welcome) return finish(null, performance.now() - t0);
+          return finish(new Error(`agency ${agency}: expected Welcome, got message 0x${message.type.toString(16)}`));
+        }
+      } catch (error) {
+        finish(error as Error);
+      }
+    });
+    socket.once('error', (error) => finish(error));
+    socket.once('close', () => finish(new Error(`agency ${agency}: the central closed before its Welcome`)));
+  });
+}
+
+/** The central's CPU once its boot is over and it has sat idle for `idleMs` (start-up, recovery, the pre-started workers). */
+async function idleCentralCpu(label: string, agencies: number, idleMs: number): Promise<number> {
+  const dir = runDir(label);
+  const central = await Central.start({ label, betsFile: join(dir, 'bets.csv'), agencies, durable: true, listenTimeoutMs: 60_000 });
+  await sleep(idleMs);
+  const { before, exit } = await central.stop();
+  checkCentral(label, central, exit, null);
+  if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
+  return before?.cpuMs ?? NaN;
 }
 
 // ---- main ----------------------------------------------------------------------------------
@@ -1272,6 +1414,115 @@ async function main(): Promise<number> {
         `all ${fmt.n(lg.result.bets ?? NaN)} bets in ${fmt.s(lg.result.ingestMs ?? NaN)}; central peak RSS ${fmt.mb(lg.serverPeakRss)}`;
       say(`  load generator, ${many.length} connections from one process: ${text}`);
       row(`7b. (info) ${many.length} connections from one load-generator process, same files`, text, '—', 'INFO');
+    });
+  }
+
+  if (wants(10)) {
+    await figure('10. agency CPU on the reference agency-1.csv, default config, vs csv-parse alone', async () => {
+      const all = referenceSet();
+      if (!all) {
+        row('10. agency CPU, reference agency-1.csv', `skipped: ${REFERENCE_DIR} not found`, `≤ ${TARGET15.agencyCpuRatio}×`, 'SKIP');
+        return;
+      }
+      const input = all.slice(0, 1);
+      // Side by side, alternating: a slow spell of the shared machine skews one round, not the figure.
+      const rounds: { agency: number; parse: number }[] = [];
+      for (let i = 1; i <= sizes15.rounds; i++) {
+        const parse = (await parseRun(input)).cpuMs;
+        const agency = (await defaultConfigRun(`agency-cpu-${i}`, input)).agenciesCpuMs;
+        rounds.push({ agency, parse });
+        say(`  round ${i}: agency ${fmt.ms(agency)} CPU, csv-parse alone ${fmt.ms(parse)} = ${fmt.x(agency / parse)}`);
+      }
+      const { agency, parse } = medianRound(rounds, (r) => r.agency / r.parse);
+      row(
+        `10. agency CPU (user + sys, whole process), reference agency-1.csv (${fmt.n(totalBets(input))} bets), default config (10 a batch)`,
+        `${fmt.ms(agency)} vs csv-parse alone ${fmt.ms(parse)} = ${fmt.x(agency / parse)}${roundsNote(rounds.map((r) => r.agency / r.parse))}`,
+        `≤ ${TARGET15.agencyCpuRatio}×`,
+        verdict(agency / parse <= TARGET15.agencyCpuRatio),
+      );
+    });
+  }
+
+  if (wants(11)) {
+    await figure('11. reference dataset, 5 agencies, default config, vs csv-parse alone', async () => {
+      const inputs = referenceSet();
+      if (!inputs) {
+        row('11. reference dataset, default config', `skipped: ${REFERENCE_DIR} not found`, `≤ ${TARGET15.referenceRatio}×`, 'SKIP');
+        return;
+      }
+      const rounds: { run: DefaultConfigRun; parse: number }[] = [];
+      for (let i = 1; i <= sizes15.rounds; i++) {
+        const parse = (await parseRun(inputs)).wallMs;
+        const run = await defaultConfigRun(`reference-default-${i}`, inputs);
+        rounds.push({ run, parse });
+        say(
+          `  round ${i}: listening → last agency exit ${fmt.s(run.wallMs)}, csv-parse alone in 5 processes ${fmt.s(parse)} = ${fmt.x(run.wallMs / parse)}; ` +
+            `agencies ${fmt.s(run.agenciesCpuMs)} CPU; connect → Welcome median ${fmt.ms(median(run.welcomeMs))}`,
+        );
+      }
+      const { run, parse } = medianRound(rounds, (r) => r.run.wallMs / r.parse);
+      row(
+        `11. reference dataset (${fmt.n(totalBets(inputs))} bets, 5 agencies), default config, central listening → last agency exit`,
+        `${fmt.s(run.wallMs)} vs csv-parse alone in 5 processes ${fmt.s(parse)} = ${fmt.x(run.wallMs / parse)}${roundsNote(rounds.map((r) => r.run.wallMs / r.parse))}`,
+        `≤ ${TARGET15.referenceRatio}×`,
+        verdict(run.wallMs / parse <= TARGET15.referenceRatio),
+      );
+    });
+  }
+
+  if (wants(12)) {
+    await figure('12. connect → Welcome, central idle', async () => {
+      // No roster (any agency): the pool's default set at boot, then its replenished spare; one probe at a time, the central idle between.
+      const label = 'welcome-latency';
+      const dir = runDir(label);
+      const central = await Central.start({ label, betsFile: join(dir, 'bets.csv'), agencies: 0, durable: true, listenTimeoutMs: 60_000 });
+      const times: number[] = [];
+      try {
+        await sleep(500);
+        for (let agency = 1; agency <= sizes15.welcomeProbes; agency++) {
+          times.push(await helloToWelcome(central.port, agency));
+          await sleep(200);
+        }
+      } finally {
+        const { exit } = await central.stop();
+        checkCentral(label, central, exit, null);
+        if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
+      }
+      // What one worker costs to start (a V8 isolate compiling the session and storage code): an idle
+      // central with 10 pre-started workers against one with 2, side by side.
+      const few = await idleCentralCpu('idle-2-workers', 0, 1500);
+      const many = await idleCentralCpu('idle-10-workers', 10, 1500);
+      const perWorker = (many - few) / 8;
+      say(
+        `  connect → Welcome: ${times.map((ms) => ms.toFixed(1)).join(', ')} ms; worker start-up ≈ ${fmt.ms(perWorker)} CPU each (off the agencies' path)`,
+      );
+      row(
+        `12. connect → Welcome, central idle, ${times.length} connections one at a time`,
+        `median ${median(times).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms (a worker's start-up, now done before its connection: ≈ ${fmt.ms(perWorker)} CPU)`,
+        `≤ ${TARGET15.welcomeMs} ms`,
+        verdict(median(times) <= TARGET15.welcomeMs),
+      );
+    });
+  }
+
+  if (wants(13)) {
+    await figure('13. central CPU per stored bet, durable', async () => {
+      const inputs = generateSet('per-bet', sizes.capAgencies, sizes.capBets);
+      const run = await loadgenIngest('per-bet-durable', inputs, true);
+      const bets = totalBets(inputs);
+      const ingestCpuMs = run.serverCores * (run.result.ingestMs ?? NaN);
+      const windowUs = (ingestCpuMs * 1000) / bets;
+      const wholeUs = (run.serverCpuMs * 1000) / bets;
+      say(
+        `  ${fmt.n(bets)} bets: central ${fmt.ms(ingestCpuMs)} CPU from the first batch to the last ack (${windowUs.toFixed(2)} µs a bet), ` +
+          `${fmt.ms(run.serverCpuMs)} start to stop (${wholeUs.toFixed(2)} µs a bet)`,
+      );
+      row(
+        `13. central CPU per stored bet, ${fmt.n(bets)}-bet durable run (figure 3's load, ${BATCH} a batch)`,
+        `${windowUs.toFixed(2)} µs from the first batch to the last ack; ${wholeUs.toFixed(2)} µs counting start-up, workers and draw`,
+        `≤ ${TARGET15.perBetUs} µs`,
+        verdict(windowUs <= TARGET15.perBetUs),
+      );
     });
   }
 

@@ -31,6 +31,7 @@ export function poolSize(agencies: number, maxConnections: number): number {
 export class WorkerPool {
   readonly #idle = new Set<Worker>();
   #closed = false;
+  #replenishing = false;
 
   constructor(
     private readonly boot: WorkerBoot,
@@ -42,21 +43,31 @@ export class WorkerPool {
     for (let i = 0; i < count; i++) this.#startIdle();
   }
 
-  /** Idle workers ready to be taken. */
-  get idle(): number {
-    return this.#idle.size;
+  /** A worker for a new connection: an idle one if any, else a fresh one; either way a spare is started after. */
+  take(): Worker {
+    const [idle] = this.#idle;
+    let worker: Worker;
+    if (idle) {
+      this.#idle.delete(idle);
+      idle.removeAllListeners('exit');
+      idle.removeAllListeners('error');
+      idle.ref();
+      worker = idle;
+    } else {
+      worker = this.#start();
+    }
+    this.#replenish();
+    return worker;
   }
 
-  /** A worker for a new connection: an idle one if any (then a spare is started), else a fresh one. */
-  take(): Worker {
-    const [worker] = this.#idle;
-    if (!worker) return this.#start();
-    this.#idle.delete(worker);
-    worker.removeAllListeners('exit');
-    worker.removeAllListeners('error');
-    worker.ref();
-    if (this.#idle.size < SPARE) this.#startIdle();
-    return worker;
+  /** Tops the spares up once the connection in hand has its worker: a thread's start is not on its path. */
+  #replenish(): void {
+    if (this.#replenishing || this.#idle.size >= SPARE) return;
+    this.#replenishing = true;
+    setImmediate(() => {
+      this.#replenishing = false;
+      while (this.#idle.size < SPARE && !this.#closed) this.#startIdle();
+    });
   }
 
   /** Stops every idle worker (at shutdown, before the store closes); resolves with how many were stopped. */

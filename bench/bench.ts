@@ -50,8 +50,16 @@
  *      of an agency's first `batch_ack` line minus its `connect` line. 7b
  *      (info): the same files from one load-generator process (Hello→Welcome
  *      and first batch→first ack, without 100 Node start-ups competing).
+ * 10–13 (issue 15, the contract's default configuration: 10 bets a batch):
+ *  10. one agency's CPU on the reference agency-1.csv against csv-parse alone
+ *      (and its floor, parse-only --encode), five rounds side by side;
+ *  11. the reference dataset, 5 agencies, from the central's `listening` to
+ *      the last agency's exit, against csv-parse alone in 5 processes;
+ *  12. connect → Welcome with the central idle, one Hello at a time, and one
+ *      worker's start-up CPU (idle centrals with 10 and 2 pre-started workers);
+ *  13. the central's CPU per stored bet on figure 3's durable load.
  * --quick uses 5 × 40,000, 10 × 20,000, the reference once, 1,000,000 lines
- * and 20 agencies.
+ * and 20 agencies (figures 10 and 11 once, 4 Hellos for 12).
  *
  * Correctness, in every run: bets.csv holds exactly the input (per agency:
  * line count and an order-independent 64-bit checksum of the stored lines,

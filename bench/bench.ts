@@ -387,7 +387,7 @@ interface CentralOptions {
 
 const LISTENING = /action: listening \| result: success \| host: (\S+) \| port: (\d+)/;
 const SORTEO = /action: sorteo \| result: success\b.*\| winners: (\d+)/;
-const RECOVERY = /action: recovery \| result: success \| bets: (\d+)/;
+const RECOVERY = /action: recovery \| result: success \|.*? \| bets: (\d+)/;
 
 class Central {
   port = 0;

@@ -1522,7 +1522,8 @@ async function main(): Promise<number> {
 
   if (wants(13)) {
     await figure('13. central CPU per stored bet, durable', async () => {
-      const inputs = generateSet('per-bet', sizes.capAgencies, sizes.capBets);
+      // Figure 3's files when they were made for it, else the same sizes made here.
+      const inputs = cap.length > 0 ? cap : generateSet('per-bet', sizes.capAgencies, sizes.capBets);
       const run = await loadgenIngest('per-bet-durable', inputs, true);
       const bets = totalBets(inputs);
       const ingestCpuMs = run.serverCores * (run.result.ingestMs ?? NaN);

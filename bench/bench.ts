@@ -56,8 +56,16 @@
  *      median ratio): target TLS ≥ 0.85× plain.
  *   9. Figure 3's run with the bets in PostgreSQL, on 1, 2 and 3 centrals
  *      sharing one database, against the file store just before.
+ * 10–13 (the contract's default configuration: 10 bets a batch):
+ *  10. one agency's CPU on the reference agency-1.csv against csv-parse alone
+ *      (and its floor, parse-only --encode), five rounds side by side;
+ *  11. the reference dataset, 5 agencies, from the central's `listening` to
+ *      the last agency's exit, against csv-parse alone in 5 processes;
+ *  12. connect → Welcome with the central idle, one Hello at a time, and one
+ *      worker's start-up CPU (idle centrals with 10 and 2 pre-started workers);
+ *  13. the central's CPU per stored bet on figure 3's durable load.
  * --quick uses 5 × 40,000, 10 × 20,000, the reference once, 1,000,000 lines
- * and 20 agencies.
+ * and 20 agencies (figures 10 and 11 once, 4 Hellos for 12).
  *
  * Correctness, in every run: bets.csv holds exactly the input (per agency:
  * line count and an order-independent 64-bit checksum of the stored lines,
@@ -76,6 +84,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { capacity, durableVsNot } from './figures/capacity.js';
 import type { Context } from './figures/context.js';
 import { draw } from './figures/draw.js';
+import { agencyCpu, connectToWelcome, cpuPerBet, referenceDefaultConfig } from './figures/fast-start.js';
 import { endToEnd } from './figures/end-to-end.js';
 import { manyAgencies } from './figures/many-agencies.js';
 import { peakMemory } from './figures/memory.js';
@@ -103,7 +112,7 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   const ctx: Context = {
     e2e: wants(1) || wants(2) || wants(6) ? generateSet('e2e', sizes.e2eAgencies, sizes.e2eBets) : [],
-    cap: wants(2) || wants(3) || wants(8) || wants(9) ? generateSet('capacity', sizes.capAgencies, sizes.capBets) : [],
+    cap: wants(2) || wants(3) || wants(8) || wants(9) || wants(13) ? generateSet('capacity', sizes.capAgencies, sizes.capBets) : [],
     many: wants(7) ? generateSet('many', sizes.manyAgencies, sizes.manyBets, (agency) => agency % 4) : [],
     reference: wants(4) || wants(6) ? referenceSet() : null,
     e2ePeakRss: null,
@@ -129,6 +138,10 @@ async function main(): Promise<number> {
   if (wants(7)) await manyAgencies(ctx);
   if (wants(8)) await tlsCapacity(ctx);
   if (wants(9)) await postgres(ctx);
+  if (wants(10)) await agencyCpu();
+  if (wants(11)) await referenceDefaultConfig();
+  if (wants(12)) await connectToWelcome();
+  if (wants(13)) await cpuPerBet(ctx);
 
   say(`\n## results   (load avg ${loadavg()}; total ${fmt.s(performance.now() - started)})\n`);
   printTable();

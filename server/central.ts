@@ -17,6 +17,7 @@ import { openStore } from './storage/open.js';
 import type { FatalStorageError, StoreHost } from './storage/store.js';
 import type { WorkerSettings } from './thread-messages.js';
 import { WorkerLink } from './worker-link.js';
+import { poolSize, WorkerPool } from './worker-pool.js';
 
 /** How long workers get to finish in-hand work at shutdown before they are stopped. */
 const SHUTDOWN_GRACE_MS = 5000;
@@ -27,6 +28,7 @@ export class Central {
   readonly #server: Server;
   readonly #settings: WorkerSettings;
   #store: StoreHost | null = null;
+  #pool: WorkerPool | null = null;
   #coordinator: Coordinator | null = null;
   #nextConnection = 1;
   #stopping = false;
@@ -56,6 +58,9 @@ export class Central {
   /** Recovers storage, then listens. Resolves with the bound address. */
   async start(): Promise<AddressInfo> {
     await this.#openStore();
+    // Workers for the agencies expected, started now so that none is started on an agency's critical path.
+    this.#pool = new WorkerPool({ backend: this.#store!.report.backend }, this.logger);
+    this.#pool.fill(poolSize(this.config.roster.length, this.config.maxConnections));
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen({ host: this.config.host, port: this.config.port, backlog: this.config.listenBacklog }, () => {
@@ -153,6 +158,7 @@ export class Central {
     const link = new WorkerLink(
       id,
       socket,
+      this.#pool!.take(),
       { central: this.#central.buffer, store: store.init, settings: this.#settings, peer, certifiedName },
       store.transfer,
       this.logger,
@@ -180,6 +186,7 @@ export class Central {
     this.#stopping = true;
     this.#server.close();
     this.logger.info('listener_closed', 'success');
+    if (this.#pool) this.logger.info('worker_pool_closed', 'success', { idle_workers: await this.#pool.close() });
     this.#central.beginShutdown();
     const links = [...this.#links];
     for (const link of links) link.shutdown();

@@ -7,6 +7,8 @@ import type { Level } from '../common/logger.js';
 import type { FatalStorageError, WorkerStoreInit } from './storage/store.js';
 
 export type MainToWorker =
+  /** The first message: the connection this (pre-started) worker serves. */
+  | { readonly kind: 'init'; readonly init: WorkerInit }
   /** Bytes read from the socket (a transferred copy). */
   | { readonly kind: 'data'; readonly chunk: Uint8Array }
   /** The peer will send nothing more (half-close). */
@@ -30,7 +32,7 @@ export type WorkerToMain =
   /** The store fail-stopped in this worker (files already cut back): end the process. */
   | { readonly kind: 'fatal'; readonly failure: FatalStorageError };
 
-/** Settings a worker needs, passed in workerData. */
+/** Settings a worker needs, passed in its connection's WorkerInit. */
 export interface WorkerSettings {
   /** A roster is configured, hence a draw: only its agencies are admitted. */
   readonly drawConfigured: boolean;
@@ -52,4 +54,13 @@ export interface WorkerInit {
   readonly peer: string;
   /** Under mutual TLS, the subject CN of the peer's verified certificate (agency-<id>); null otherwise. */
   readonly certifiedName: string | null;
+}
+
+/**
+ * What a worker is started with (workerData), before it has a connection:
+ * enough to load its store's code ahead of time. Its connection's WorkerInit
+ * comes later, as its first message (see worker-pool.ts).
+ */
+export interface WorkerBoot {
+  readonly backend: WorkerStoreInit['backend'];
 }

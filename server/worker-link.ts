@@ -7,7 +7,7 @@
  * ever produced by input). So neither a fast nor a hostile peer can grow memory.
  */
 import type { Socket } from 'node:net';
-import { Worker, type TransferListItem } from 'node:worker_threads';
+import type { TransferListItem, Worker } from 'node:worker_threads';
 import type { Logger } from '../common/logger.js';
 import { HIGH_WATER, InboundFlow, LOW_WATER } from './flow.js';
 import type { FatalStorageError } from './storage/store.js';
@@ -25,10 +25,8 @@ export interface LinkEvents {
 
 /** After the worker asks to close, how long the peer gets to read the last bytes. */
 const LINGER_MS = 2000;
-const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 export class WorkerLink {
-  readonly worker: Worker;
   readonly exited: Promise<void>;
   #agency = 0;
   readonly #flow: InboundFlow;
@@ -37,6 +35,8 @@ export class WorkerLink {
   constructor(
     readonly id: number,
     private readonly socket: Socket,
+    /** A worker of its own (from the WorkerPool), not yet given a connection. */
+    readonly worker: Worker,
     init: Omit<WorkerInit, 'flow'>,
     /** What `init` carries that must be transferred (the database store's MessagePort). */
     transfer: readonly TransferListItem[],
@@ -44,14 +44,8 @@ export class WorkerLink {
     private readonly events: LinkEvents,
   ) {
     this.#flow = new InboundFlow();
-    const workerData: WorkerInit = { ...init, flow: this.#flow.buffer };
-    this.worker = new Worker(WORKER_URL, {
-      workerData,
-      transferList: [...transfer],
-      stdout: false,
-      stderr: false,
-      resourceLimits: { maxYoungGenerationSizeMb: 2 },
-    });
+    const connection: WorkerInit = { ...init, flow: this.#flow.buffer };
+    this.#toWorker({ kind: 'init', init: connection }, [...transfer]);
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (message: WorkerToMain) => this.#fromWorker(message));
     // An uncaught error ends the worker, and with it the connection; its exit is then checked like any other.
@@ -116,7 +110,7 @@ export class WorkerLink {
     this.socket.resume();
   }
 
-  #toWorker(message: MainToWorker, transfer?: ArrayBuffer[]): void {
+  #toWorker(message: MainToWorker, transfer?: readonly TransferListItem[]): void {
     this.worker.postMessage(message, transfer);
   }
 

@@ -1,5 +1,7 @@
 /**
- * Worker entry: one per connection. Receives the socket's bytes from the
+ * Worker entry: one per connection. Started ahead of its connection (see
+ * worker-pool.ts), it loads its code, then waits for its first message, the
+ * connection's WorkerInit. Then it receives the socket's bytes from the
  * main thread, frames and decodes them, drives the Session, and posts reply
  * bytes back. Messages are handled strictly in order (a promise chain), so a
  * winners request parked at the barrier holds back anything sent after it;
@@ -21,11 +23,25 @@ import {
 import { CentralState } from './central-state.js';
 import { InboundFlow } from './flow.js';
 import { Session } from './session/session.js';
-import { workerStore } from './storage/open.js';
-import type { MainToWorker, WorkerInit, WorkerToMain } from './thread-messages.js';
+import { preloadWorkerStore, workerStore } from './storage/open.js';
+import type { MainToWorker, WorkerBoot, WorkerInit, WorkerToMain } from './thread-messages.js';
 
-const init = workerData as WorkerInit;
 const port = parentPort!;
+// One listener from the start: messages that follow `init` (the first bytes)
+// wait in `early` until the session exists, in order.
+const early: MainToWorker[] = [];
+let resolveInit!: (init: WorkerInit) => void;
+const initialized = new Promise<WorkerInit>((resolve) => (resolveInit = resolve));
+let handle = (message: MainToWorker): void => {
+  if (message.kind === 'init') resolveInit(message.init);
+  else early.push(message);
+};
+port.on('message', (message: MainToWorker) => handle(message));
+// The store's code is loaded while the worker waits for its connection.
+const preloaded = preloadWorkerStore((workerData as WorkerBoot).backend);
+
+const init = await initialized;
+await preloaded;
 const { settings } = init;
 const logger = new Logger(settings.logLevel);
 const central = new CentralState(init.central);
@@ -153,8 +169,10 @@ function enqueue(task: () => void | Promise<void>): void {
   });
 }
 
-port.on('message', (message: MainToWorker) => {
+function onMessage(message: MainToWorker): void {
   switch (message.kind) {
+    case 'init':
+      throw new Error('a worker serves one connection: a second init is a bug of the main thread');
     case 'data': {
       const chunk = Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength);
       return enqueue(() => onData(chunk));
@@ -176,6 +194,8 @@ port.on('message', (message: MainToWorker) => {
         session.goodbye('the central is shutting down');
       });
   }
-});
+}
 
+handle = onMessage;
+for (const message of early.splice(0)) onMessage(message);
 armIdleTimer();

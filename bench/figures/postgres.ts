@@ -35,7 +35,7 @@ async function pgIngest(pg: PostgresCluster, inputs: readonly AgencyInput[], cen
   pg.psql('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
   const dir = runDir(label);
   const started: Central[] = [];
-  let runs: Array<Omit<LoadgenRun, 'serverPeakRss' | 'central'>>;
+  let runs: Array<Omit<LoadgenRun, 'serverPeakRss' | 'serverCpuMs' | 'central'>>;
   let peakRss = 0;
   try {
     for (let k = 0; k < centrals; k++) {

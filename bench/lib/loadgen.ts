@@ -37,6 +37,8 @@ export interface LoadgenRun {
   readonly serverCores: number;
   readonly loadgenCores: number;
   readonly serverPeakRss: number;
+  /** The central's whole CPU, start to stop (its start-up, every worker, the draw). */
+  readonly serverCpuMs: number;
   readonly central: Central;
 }
 
@@ -46,7 +48,7 @@ export async function runLoadgen(
   central: Central,
   loadgenArgs: string[],
   timeoutMs: number,
-): Promise<Omit<LoadgenRun, 'serverPeakRss' | 'central'>> {
+): Promise<Omit<LoadgenRun, 'serverPeakRss' | 'serverCpuMs' | 'central'>> {
   let result: LoadgenResult | null = null;
   const samples: Array<{ server: ProcStats | null; loadgen: ProcStats | null; at: number }> = [];
   const loadgen: NodeProcess = new NodeProcess(
@@ -125,5 +127,5 @@ export async function loadgenIngest(
   }
   verifyStored(label, betsFile, inputs);
   if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
-  return { ...run, serverPeakRss: before?.peakRss ?? NaN, central };
+  return { ...run, serverPeakRss: before?.peakRss ?? NaN, serverCpuMs: before?.cpuMs ?? NaN, central };
 }

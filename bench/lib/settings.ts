@@ -36,6 +36,10 @@ export interface Sizes {
   readonly drawLines: number;
   readonly manyAgencies: number;
   readonly manyBets: number;
+  /** Figures 10 and 11: rounds side by side (the median round is reported). */
+  readonly startRounds: number;
+  /** Figure 12: Hellos, one at a time. */
+  readonly welcomeProbes: number;
 }
 
 export const FULL: Sizes = {
@@ -50,6 +54,8 @@ export const FULL: Sizes = {
   drawLines: 10_000_000,
   manyAgencies: 100,
   manyBets: 2_000,
+  startRounds: 5,
+  welcomeProbes: 10,
 };
 export const QUICK: Sizes = {
   e2eAgencies: 5,
@@ -63,6 +69,8 @@ export const QUICK: Sizes = {
   drawLines: 1_000_000,
   manyAgencies: 20,
   manyBets: 500,
+  startRounds: 1,
+  welcomeProbes: 4,
 };
 
 export const TARGET = {
@@ -77,6 +85,11 @@ export const TARGET = {
   tlsRatio: 0.85,
   /** PostgreSQL ingest against the file store's, same files (issue 13). */
   postgresShare: 0.5,
+  /** Figures 10–13 (issue 15): small runs as fast as large ones. */
+  agencyCpuRatio: 1.3,
+  referenceRatio: 1.5,
+  welcomeMs: 5,
+  perBetUs: 0.5,
 };
 
 export interface Args {

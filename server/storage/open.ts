@@ -47,3 +47,9 @@ export async function workerStore(
   const { workerFileStore } = await import('./file/file-host.js');
   return workerFileStore(init, threadId, logger, onFatal);
 }
+
+/** Loads a worker's store code ahead of its connection (a pre-started worker waits for one). */
+export async function preloadWorkerStore(backend: WorkerStoreInit['backend']): Promise<void> {
+  if (backend === 'postgres') await import('./postgres/pg-store.js');
+  else await import('./file/file-host.js');
+}

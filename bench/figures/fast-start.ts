@@ -1,0 +1,271 @@
+/**
+ * Figures 10–13: fast from the first bet, at the contract's default
+ * configuration (10 bets a batch):
+ *  10. one agency's CPU on the reference agency-1.csv against csv-parse alone
+ *      (and its floor, parse-only --encode), rounds side by side;
+ *  11. the reference dataset, 5 agencies, from the central's `listening` to
+ *      the last agency's exit, against csv-parse alone in 5 processes;
+ *  12. connect → Welcome with the central idle, one Hello at a time, and one
+ *      worker's start-up CPU (idle centrals with 10 and 2 pre-started workers);
+ *  13. the central's CPU per stored bet on figure 3's durable load.
+ */
+import { rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  decodeMessage,
+  encodeHello,
+  FrameDecoder,
+  MessageType,
+  NONCE_BYTES,
+  PROTOCOL_VERSION,
+  SERVER_FRAME_LIMITS,
+  type ServerMessage,
+} from '../../protocol/index.js';
+import { NodeProcess, procStats, withTimeout, type Exit } from '../../scripts/proc.js';
+import { WINNERS_LINE } from '../lib/agencies.js';
+import { parseRun } from '../lib/baselines.js';
+import { Central } from '../lib/central.js';
+import { checkCentral, checkExit, verifyStored } from '../lib/checks.js';
+import { generateSet, referenceSet, totalBets, totalWinners, type AgencyInput } from '../lib/data.js';
+import { loadgenIngest } from '../lib/loadgen.js';
+import { correctnessError, figure, fmt, median, medianRound, roundsNote, row, say, verdict } from '../lib/report.js';
+import { args, BATCH, CLIENT_MAIN, REFERENCE_DIR, sizes, TARGET } from '../lib/settings.js';
+import { childEnv, profileArgs, runDir, runTimeout } from '../lib/workspace.js';
+import type { Context } from './context.js';
+
+interface DefaultConfigRun {
+  /** The central's `listening` line to the last agency's exit. */
+  readonly wallMs: number;
+  /** The agencies' CPU (user + sys, whole processes). */
+  readonly agenciesCpuMs: number;
+  /** Each agency's `connect` line to its `session` line (its Welcome). */
+  readonly welcomeMs: readonly number[];
+}
+
+/**
+ * Agencies as a user runs them first: the contract's default configuration
+ * (no CLI_BATCH_MAXAMOUNT: 10 bets a batch), against a central already
+ * listening; stored bets, winners and exits checked like every run.
+ */
+async function defaultConfigRun(label: string, inputs: readonly AgencyInput[]): Promise<DefaultConfigRun> {
+  const dir = runDir(label);
+  const betsFile = join(dir, 'bets.csv');
+  const central = await Central.start({ label, betsFile, agencies: inputs.length, durable: true, listenTimeoutMs: 60_000 });
+  // The central idle, as when agencies come some time after it started: its boot work is done.
+  await sleep(500);
+  const selfBefore = procStats('self');
+  const agents = inputs.map((input) => {
+    const times = { connect: -1, session: -1, winners: null as number | null, errors: [] as string[] };
+    const env = childEnv({
+      CLI_ID: String(input.agency),
+      CLI_SERVER_ADDRESS: `127.0.0.1:${central.port}`,
+      CLI_DATA_FILE: input.path,
+      CLI_LOOP_PERIOD: '100ms',
+      CLI_LOOP_AMOUNT: '20',
+    });
+    const proc = new NodeProcess(`agency ${input.agency} (default config)`, [...profileArgs('agency'), CLIENT_MAIN], {
+      cwd: dir,
+      env,
+      keepLines: false,
+      onLine: (line, at) => {
+        if (times.connect < 0 && line.includes('action: connect | result: success')) times.connect = at;
+        else if (times.session < 0 && line.includes('action: session | result: success')) times.session = at;
+        const m = WINNERS_LINE.exec(line);
+        if (m) times.winners = Number(m[1]);
+        if ((line.startsWith('ERROR', 20) || line.startsWith('CRITICAL', 20)) && times.errors.length < 3) times.errors.push(line);
+      },
+    });
+    return { input, proc, times };
+  });
+  let exits: Exit[];
+  try {
+    exits = await withTimeout(Promise.all(agents.map((a) => a.proc.exited)), runTimeout(totalBets(inputs)), `${label}: agencies`);
+  } catch (error) {
+    for (const a of agents) a.proc.signal('SIGKILL');
+    await central.stop();
+    throw error;
+  }
+  const selfAfter = procStats('self');
+  const lastExit = Math.max(...agents.map((a) => a.proc.exitedAt));
+  const { exit } = await central.stop();
+  agents.forEach((a, i) => {
+    checkExit(label, a.proc, exits[i]);
+    for (const line of a.times.errors) correctnessError(`${label}: agency ${a.input.agency} logged: ${line}`);
+    if (a.times.winners !== a.input.expected.winners)
+      correctnessError(
+        `${label}: agency ${a.input.agency} reported ${a.times.winners ?? 'no'} winners, its file has ${a.input.expected.winners}`,
+      );
+  });
+  checkCentral(label, central, exit, totalWinners(inputs));
+  verifyStored(label, betsFile, inputs);
+  if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
+  return {
+    wallMs: lastExit - central.listeningAt,
+    agenciesCpuMs: selfBefore && selfAfter ? selfAfter.childrenCpuMs - selfBefore.childrenCpuMs : NaN,
+    welcomeMs: agents.map((a) => a.times.session - a.times.connect),
+  };
+}
+
+/** Connects to 127.0.0.1:port, says Hello as `agency`, and resolves with the time from connect() to the decoded Welcome. */
+function helloToWelcome(port: number, agency: number, timeoutMs = 10_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+    const decoder = new FrameDecoder(SERVER_FRAME_LIMITS);
+    const timer = setTimeout(() => socket.destroy(new Error(`no Welcome for agency ${agency} within ${timeoutMs} ms`)), timeoutMs);
+    const finish = (error: Error | null, ms = 0) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(ms);
+    };
+    socket.once('connect', () =>
+      socket.write(
+        encodeHello({ type: MessageType.Hello, version: PROTOCOL_VERSION, agency, singleBet: false, nonce: Buffer.alloc(NONCE_BYTES, 7) }),
+      ),
+    );
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const frame of decoder.push(chunk)) {
+          const message = decodeMessage(frame) as ServerMessage;
+          if (message.type === MessageType.Welcome) return finish(null, performance.now() - t0);
+          return finish(new Error(`agency ${agency}: expected Welcome, got message 0x${message.type.toString(16)}`));
+        }
+      } catch (error) {
+        finish(error as Error);
+      }
+    });
+    socket.once('error', (error) => finish(error));
+    socket.once('close', () => finish(new Error(`agency ${agency}: the central closed before its Welcome`)));
+  });
+}
+
+/** The central's CPU once its boot is over and it has sat idle for `idleMs` (start-up, recovery, the pre-started workers). */
+async function idleCentralCpu(label: string, agencies: number, idleMs: number): Promise<number> {
+  const dir = runDir(label);
+  const central = await Central.start({ label, betsFile: join(dir, 'bets.csv'), agencies, durable: true, listenTimeoutMs: 60_000 });
+  await sleep(idleMs);
+  const { before, exit } = await central.stop();
+  checkCentral(label, central, exit, null);
+  if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
+  return before?.cpuMs ?? NaN;
+}
+
+export async function agencyCpu(): Promise<void> {
+  await figure('10. agency CPU on the reference agency-1.csv, default config, vs csv-parse alone', async () => {
+    const all = referenceSet();
+    if (!all) {
+      row('10. agency CPU, reference agency-1.csv', `skipped: ${REFERENCE_DIR} not found`, `≤ ${TARGET.agencyCpuRatio}×`, 'SKIP');
+      return;
+    }
+    const input = all.slice(0, 1);
+    // Side by side, alternating: a slow spell of the shared machine skews one round, not the figure.
+    const rounds: { agency: number; parse: number; encode: number }[] = [];
+    for (let i = 1; i <= sizes.startRounds; i++) {
+      const parse = (await parseRun(input)).cpuMs;
+      // The agency's floor: its own reading, validation and encoding into frames, no network, no central.
+      const encode = (await parseRun(input, 'encode')).cpuMs;
+      const agency = (await defaultConfigRun(`agency-cpu-${i}`, input)).agenciesCpuMs;
+      rounds.push({ agency, parse, encode });
+      say(
+        `  round ${i}: agency ${fmt.ms(agency)} CPU, csv-parse alone ${fmt.ms(parse)} = ${fmt.x(agency / parse)}; ` +
+          `parse + validate + encode without network ${fmt.ms(encode)} = ${fmt.x(encode / parse)}`,
+      );
+    }
+    const { agency, parse, encode } = medianRound(rounds, (r) => r.agency / r.parse);
+    row(
+      `10. agency CPU (user + sys, whole process), reference agency-1.csv (${fmt.n(totalBets(input))} bets), default config (10 a batch)`,
+      `${fmt.ms(agency)} vs csv-parse alone ${fmt.ms(parse)} = ${fmt.x(agency / parse)}${roundsNote(rounds.map((r) => r.agency / r.parse))}; ` +
+        `the agency's floor (parse + validate + encode, no network) ${fmt.x(encode / parse)}`,
+      `≤ ${TARGET.agencyCpuRatio}×`,
+      verdict(agency / parse <= TARGET.agencyCpuRatio),
+    );
+  });
+}
+
+export async function referenceDefaultConfig(): Promise<void> {
+  await figure('11. reference dataset, 5 agencies, default config, vs csv-parse alone', async () => {
+    const inputs = referenceSet();
+    if (!inputs) {
+      row('11. reference dataset, default config', `skipped: ${REFERENCE_DIR} not found`, `≤ ${TARGET.referenceRatio}×`, 'SKIP');
+      return;
+    }
+    const rounds: { run: DefaultConfigRun; parse: number }[] = [];
+    for (let i = 1; i <= sizes.startRounds; i++) {
+      const parse = (await parseRun(inputs)).wallMs;
+      const run = await defaultConfigRun(`reference-default-${i}`, inputs);
+      rounds.push({ run, parse });
+      say(
+        `  round ${i}: listening → last agency exit ${fmt.s(run.wallMs)}, csv-parse alone in 5 processes ${fmt.s(parse)} = ${fmt.x(run.wallMs / parse)}; ` +
+          `agencies ${fmt.s(run.agenciesCpuMs)} CPU; connect → Welcome median ${fmt.ms(median(run.welcomeMs))}`,
+      );
+    }
+    const { run, parse } = medianRound(rounds, (r) => r.run.wallMs / r.parse);
+    row(
+      `11. reference dataset (${fmt.n(totalBets(inputs))} bets, 5 agencies), default config, central listening → last agency exit`,
+      `${fmt.s(run.wallMs)} vs csv-parse alone in 5 processes ${fmt.s(parse)} = ${fmt.x(run.wallMs / parse)}${roundsNote(rounds.map((r) => r.run.wallMs / r.parse))}`,
+      `≤ ${TARGET.referenceRatio}×`,
+      verdict(run.wallMs / parse <= TARGET.referenceRatio),
+    );
+  });
+}
+
+export async function connectToWelcome(): Promise<void> {
+  await figure('12. connect → Welcome, central idle', async () => {
+    // No roster (any agency): the pool's default set at boot, then its replenished spare; one Hello at a time, the central idle between.
+    const label = 'welcome-latency';
+    const dir = runDir(label);
+    const central = await Central.start({ label, betsFile: join(dir, 'bets.csv'), agencies: 0, durable: true, listenTimeoutMs: 60_000 });
+    const times: number[] = [];
+    try {
+      // Idle means the pool's workers have started: a worker takes ~0.1 s on a quiet machine, far more on a busy one.
+      await sleep(1500);
+      for (let agency = 1; agency <= sizes.welcomeProbes; agency++) {
+        times.push(await helloToWelcome(central.port, agency));
+        await sleep(1000);
+      }
+    } finally {
+      const { exit } = await central.stop();
+      checkCentral(label, central, exit, null);
+      if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
+    }
+    // What one worker costs to start (a V8 isolate compiling the session and storage code): an idle
+    // central with 10 pre-started workers against one with 2, side by side.
+    const few = await idleCentralCpu('idle-2-workers', 0, 1500);
+    const many = await idleCentralCpu('idle-10-workers', 10, 1500);
+    const perWorker = (many - few) / 8;
+    say(
+      `  connect → Welcome: ${times.map((ms) => ms.toFixed(1)).join(', ')} ms; worker start-up ≈ ${fmt.ms(perWorker)} CPU each (off the agencies' path)`,
+    );
+    row(
+      `12. connect → Welcome, central idle, ${times.length} connections one at a time`,
+      `median ${median(times).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms (a worker's start-up, now done before its connection: ≈ ${fmt.ms(perWorker)} CPU)`,
+      `≤ ${TARGET.welcomeMs} ms`,
+      verdict(median(times) <= TARGET.welcomeMs),
+    );
+  });
+}
+
+export async function cpuPerBet(ctx: Context): Promise<void> {
+  await figure('13. central CPU per stored bet, durable', async () => {
+    // Figure 3's files when they were made for it, else the same sizes made here.
+    const inputs = ctx.cap.length > 0 ? ctx.cap : generateSet('per-bet', sizes.capAgencies, sizes.capBets);
+    const run = await loadgenIngest('per-bet-durable', inputs, true);
+    const bets = totalBets(inputs);
+    const ingestCpuMs = run.serverCores * (run.result.ingestMs ?? NaN);
+    const windowUs = (ingestCpuMs * 1000) / bets;
+    const wholeUs = (run.serverCpuMs * 1000) / bets;
+    say(
+      `  ${fmt.n(bets)} bets: central ${fmt.ms(ingestCpuMs)} CPU from the first batch to the last ack (${windowUs.toFixed(2)} µs a bet), ` +
+        `${fmt.ms(run.serverCpuMs)} start to stop (${wholeUs.toFixed(2)} µs a bet)`,
+    );
+    row(
+      `13. central CPU per stored bet, ${fmt.n(bets)}-bet durable run (figure 3's load, ${BATCH} a batch)`,
+      `${windowUs.toFixed(2)} µs from the first batch to the last ack; ${wholeUs.toFixed(2)} µs counting start-up, workers and draw`,
+      `≤ ${TARGET.perBetUs} µs`,
+      verdict(windowUs <= TARGET.perBetUs),
+    );
+  });
+}

@@ -39,6 +39,10 @@ export interface ServerConfig {
   readonly databaseUrl: string | null;
   /** A database query or connection attempt that takes longer is given up. */
   readonly databaseTimeoutMs: number;
+  /** SERVER_STATUS_PORT: the HTTP status port (/metrics, /healthz, /readyz, the live page); null: off. */
+  readonly statusPort: number | null;
+  /** SERVER_STATUS_HOST: the address the status port listens on. */
+  readonly statusHost: string;
   /** Tests only (LOTTERY_TEST_FAULT): the storage operation to fail. */
   readonly fault: FaultPlan | null;
 }
@@ -60,6 +64,8 @@ export interface ServerFlags {
   readonly maxFrameBytes?: string;
   readonly fsync?: boolean;
   readonly secretsFile?: string;
+  readonly statusPort?: string;
+  readonly statusHost?: string;
 }
 
 const def = (key: string, value: string): Raw => ({ key, value });
@@ -98,6 +104,8 @@ export function loadServerConfig(flags: ServerFlags): ServerConfig {
       MAX_BATCH_FRAME,
     ),
     durable: toBool(pick(def('SERVER_FSYNC', 'true'), env('SERVER_FSYNC'), fsyncFlag)!),
+    statusPort: toStatusPort(pick(ini('SERVER_STATUS_PORT'), env('SERVER_STATUS_PORT'), flag('status-port', flags.statusPort))),
+    statusHost: toText(setting('SERVER_STATUS_HOST', '127.0.0.1', 'status-host', flags.statusHost, true)),
   };
 }
 
@@ -130,6 +138,12 @@ function chooseRoster(agenciesGiven: Raw | undefined, idsRaw: Raw | undefined, s
     throw new ConfigError(secrets!.raw.key, `has no secret for expected agencies ${describeRoster(unsecured)}`);
   }
   return roster;
+}
+
+/** Off when unset or empty; else a port (0: any free one). */
+function toStatusPort(raw: Raw | undefined): number | null {
+  if (!raw || raw.value.trim() === '') return null;
+  return toInt(raw, 0, 65535);
 }
 
 function toDatabaseUrl(raw: Raw | undefined): string | null {

@@ -48,6 +48,11 @@ const describe = (Program: typeof Command): Command =>
       'per-agency secrets, one "<agency> <secret>" per line; agencies must then prove theirs (SERVER_SECRETS_FILE)',
     )
     .option(
+      '--status-port <port>',
+      'HTTP status port: /metrics, /healthz, /readyz and a live page at /; 0 for any free one (SERVER_STATUS_PORT; default off)',
+    )
+    .option('--status-host <address>', 'address the status port listens on (SERVER_STATUS_HOST, default 127.0.0.1)')
+    .option(
       '--no-fsync',
       'acknowledge batches before they reach the disk: faster, but a power loss can lose acknowledged bets (SERVER_FSYNC=false)',
     )
@@ -76,6 +81,7 @@ async function main(): Promise<number> {
     idle_timeout_ms: config.idleTimeoutMs,
     max_frame_bytes: config.maxFrameBytes,
     auth: config.secrets ? `${config.secrets.size} agency secrets` : 'off',
+    status: config.statusPort === null ? 'off' : `${config.statusHost}:${config.statusPort}`,
   });
   if (!config.secrets) {
     logger.warning('auth', 'success', {

@@ -4,6 +4,8 @@
 #                            (test/reliability/faulty-disk.test.ts, test/faultfs/)
 #   postgresql               a real PostgreSQL server for the database store's tests
 #                            (test/reliability/postgres.test.ts; run as the postgres user)
+#   chromium                 Debian's browser, driven by playwright-core for the live status
+#                            page's test (test/integration/status-page.test.ts)
 # Needs root (apt-get). Without these packages, those tests skip and say why;
 # CI runs this first and then the suite with LOTTERY_REQUIRE_ALL=1, so that a
 # skip is a failure there.
@@ -13,6 +15,8 @@ packages=()
 command -v fusermount3 >/dev/null 2>&1 || packages+=(fuse3)
 /usr/bin/python3 -c 'import pyfuse3' >/dev/null 2>&1 || packages+=(python3-pyfuse3)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+# fonts-liberation: chromium only recommends fonts, and a page without any renders no text.
+[[ -x /usr/bin/chromium ]] || packages+=(chromium fonts-liberation)
 
 if ((${#packages[@]} == 0)); then
   echo "install-test-deps: everything is installed already"

@@ -7,6 +7,7 @@
  * store cannot be recovered yet (a database that is not up), and 200 once it is.
  */
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { Postgres, postgresUnavailable } from '../helpers/postgres.js';
@@ -158,6 +159,22 @@ if (!files.every((f) => existsSync(f))) {
     t.equal(await again.stop(), 0, 'the restarted central exits 0');
   });
 }
+
+t.test('a status port that cannot be opened stops the start with one clear line', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const port = (taken.address() as AddressInfo).port;
+  const central = spawnNode(t, 'central', SERVER_MAIN, ['--host', '127.0.0.1', '--port', '0', '--status-port', String(port)], {
+    cwd: workDir(t),
+  });
+  const exit = await central.waitExit(30_000);
+  t.equal(exit.code, 1, 'exit 1');
+  const failed = findLogs(central.logs(), 'startup', 'fail');
+  t.equal(failed.length, 1, 'one startup | result: fail line');
+  t.match(failed[0]?.fields['error'], new RegExp(`status port 127\\.0\\.0\\.1:${port}.*EADDRINUSE`), 'it names the status port and why');
+  t.equal(findLogs(central.logs(), 'recovery').length, 0, 'before any recovery');
+});
 
 t.test('/readyz is 503 while the store is not recovered, 200 once it is', async (t) => {
   const pgMissing = postgresUnavailable();

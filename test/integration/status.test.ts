@@ -3,13 +3,16 @@
  * by five agencies, then /metrics read back as Prometheus text (bets stored
  * per agency = the input, batches = the acks logged, agencies finished =
  * expected, winners 2,3,3,2,0); /healthz, /readyz, 405 on anything but
- * GET/HEAD; a restart reports what recovery kept; /readyz is 503 while the
+ * GET/HEAD; a restart reports what recovery kept; batches rejected counted by
+ * error code (a raw peer); a status port already taken stops the start;
+ * /readyz is 503 while the
  * store cannot be recovered yet (a database that is not up), and 200 once it is.
  */
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { ErrorCode, MessageType } from '../../protocol/index.js';
 import { Postgres, postgresUnavailable } from '../helpers/postgres.js';
 import {
   assertLogShape,
@@ -25,6 +28,7 @@ import {
   startServer,
   workDir,
 } from '../helpers/processes.js';
+import { frames, RawPeer, type RawBet } from '../helpers/raw-peer.js';
 import { http, parseMetrics, samplesOf, statusPortOf, valueOf } from '../helpers/status.js';
 
 const EXPECTED_WINNERS = [2, 3, 3, 2, 0];
@@ -159,6 +163,29 @@ if (!files.every((f) => existsSync(f))) {
     t.equal(await again.stop(), 0, 'the restarted central exits 0');
   });
 }
+
+t.test('batches by result and code: stored, and rejected with ERR_INVALID_BET', async (t) => {
+  const server = await startServer(t, { agencies: 0, args: ['--status-port', '0'] });
+  const status = await statusPortOf(server.process);
+  const peer = await RawPeer.open(t, server.port);
+  await peer.write(frames.hello(7));
+  t.equal((await peer.next()).type, MessageType.Welcome, 'agency 7 welcomed');
+  const good: RawBet = { first: 'Ana', last: 'Gómez', document: '30111222', birthdate: '1990-05-17', number: 1234 };
+  await peer.write(frames.betBatch(0, [good, good, good]));
+  t.equal((await peer.next()).type, MessageType.BatchAck, 'a batch of 3 acknowledged');
+  await peer.write(frames.betBatch(1, [good, { ...good, number: 10000 }]));
+  t.match(await peer.next(), { type: MessageType.BatchRejected, code: ErrorCode.InvalidBet }, 'a batch with number 10000 rejected');
+  await peer.write(frames.betBatch(2, [{ ...good, birthdate: '2023-02-30' }]));
+  t.match(await peer.next(), { type: MessageType.BatchRejected, code: ErrorCode.InvalidBet }, 'a batch with 2023-02-30 rejected');
+  const { samples } = await metrics(status);
+  t.equal(valueOf(samples, 'lottery_batches_total', { result: 'stored', code: 'none' }), 1, 'one batch stored');
+  t.equal(valueOf(samples, 'lottery_batches_total', { result: 'rejected', code: 'ERR_INVALID_BET' }), 2, 'two rejected, ERR_INVALID_BET');
+  t.equal(valueOf(samples, 'lottery_bets_stored_total', { agency: '7' }), 3, "agency 7: the stored batch's 3 bets, none of the rejected");
+  t.equal(valueOf(samples, 'lottery_agencies_connected'), 1, 'one agency connected');
+  t.equal(valueOf(samples, 'lottery_connections_open'), 1, 'one connection open');
+  t.equal(valueOf(samples, 'lottery_agencies_expected'), 0, 'no roster: none expected');
+  peer.destroy();
+});
 
 t.test('a status port that cannot be opened stops the start with one clear line', async (t) => {
   const taken = createServer();

@@ -5,8 +5,8 @@
  * expected, winners 2,3,3,2,0); /healthz, /readyz, 405 on anything but
  * GET/HEAD; a restart reports what recovery kept; batches rejected counted by
  * error code (a raw peer); a status port already taken stops the start;
- * /readyz is 503 while the
- * store cannot be recovered yet (a database that is not up), and 200 once it is.
+ * /readyz is 503 while the store cannot be recovered yet (a database that is
+ * not up), and 200 once it is.
  */
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';

@@ -25,7 +25,8 @@
 # recovers the lottery; `docker compose down` and `up` start a new one from
 # the current .data/), restarts the server when it fails (a storage
 # fail-stop recovers by itself), and tells the server how many agencies the
-# draw waits for (SERVER_AGENCIES=N). It sets no environment variable that shadows a key of
+# draw waits for (SERVER_AGENCIES=N) and turns on its status port
+# (SERVER_STATUS_PORT=9100 on 0.0.0.0, reachable on the Compose network). It sets no environment variable that shadows a key of
 # the config files, so editing those files is enough to change the settings.
 # Paths are relative (./server/config.ini ...) when OUT sits in this checkout's
 # root, absolute otherwise, so `docker compose -f OUT up` works wherever OUT is.
@@ -35,6 +36,9 @@ set -euo pipefail
 
 readonly MAX_AGENCIES=65535
 readonly MAX_CENTRALS=16
+# Each central's status port (/metrics, /healthz, /readyz, the live page), on
+# the Compose network; not published on the host.
+readonly STATUS_PORT=9100
 prog=$(basename "$0")
 
 usage() {
@@ -200,6 +204,8 @@ HEAD
     environment:
       SERVER_AGENCIES: "$count"
       SERVER_BETS_FILE: /var/lib/lottery/bets.csv
+      SERVER_STATUS_PORT: "$STATUS_PORT"
+      SERVER_STATUS_HOST: 0.0.0.0
 SERVER
   server_tls_env
   cat <<SERVER
@@ -307,6 +313,8 @@ SERVER
     environment:
       SERVER_AGENCIES: "$count"
       SERVER_DATABASE_URL: $DB_URL
+      SERVER_STATUS_PORT: "$STATUS_PORT"
+      SERVER_STATUS_HOST: 0.0.0.0
 SERVER
     server_tls_env
     cat <<SERVER

@@ -8,6 +8,8 @@
 #                            progress bar (test/integration/progress.test.ts)
 #   openssl                  the test certificates of npm run certs (scripts/make-certs.ts),
 #                            for test/integration/tls.test.ts and generate-compose --tls
+#   chromium                 Debian's browser, driven by playwright-core for the live status
+#                            page's test (test/integration/status-page.test.ts)
 # Needs root (apt-get). Without these packages, those tests skip and say why;
 # CI runs this first and then the suite with LOTTERY_REQUIRE_ALL=1, so that a
 # skip is a failure there.
@@ -19,6 +21,8 @@ command -v fusermount3 >/dev/null 2>&1 || packages+=(fuse3)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 command -v script >/dev/null 2>&1 || packages+=(bsdutils)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+# fonts-liberation: chromium only recommends fonts, and a page without any renders no text.
+[[ -x /usr/bin/chromium ]] || packages+=(chromium fonts-liberation)
 
 if ((${#packages[@]} == 0)); then
   echo "install-test-deps: everything is installed already"

@@ -12,7 +12,10 @@ import { encodeErrorReply, ErrorCode, MessageType } from '../protocol/index.js';
 import { CentralState } from './central-state.js';
 import type { ServerConfig } from './config.js';
 import { Coordinator } from './coordinator.js';
+import { SharedCounters } from './counters.js';
 import { describeRoster } from './roster.js';
+import { StatusBoard } from './status/board.js';
+import { StatusServer } from './status/status-server.js';
 import { openStore } from './storage/open.js';
 import type { FatalStorageError, StoreHost } from './storage/store.js';
 import type { WorkerSettings } from './thread-messages.js';
@@ -24,6 +27,9 @@ const SHUTDOWN_GRACE_MS = 5000;
 
 export class Central {
   readonly #central = new CentralState();
+  readonly #counters = new SharedCounters();
+  readonly #board: StatusBoard;
+  #status: StatusServer | null = null;
   readonly #links = new Set<WorkerLink>();
   readonly #server: Server;
   readonly #settings: WorkerSettings;
@@ -47,6 +53,11 @@ export class Central {
       logLevel: config.logLevel,
       secrets: config.secrets,
     };
+    this.#board = new StatusBoard(config.roster, this.#counters, {
+      connections: () => this.#links.size,
+      connectedAgencies: () => [...this.#links].map((link) => link.agency).filter((agency) => agency > 0),
+      drawState: () => this.#central.drawState(),
+    });
     // Half-open: a peer that sends and then shuts its side (nc -N) still gets its answer.
     this.#server = config.tls
       ? createAgencyTlsServer(config.tls, config.tlsHandshakeTimeoutMs, logger, (socket, certifiedName) =>
@@ -55,8 +66,13 @@ export class Central {
       : createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket, null));
   }
 
-  /** Recovers storage, then listens. Resolves with the bound address. */
+  /**
+   * Starts the status port (when configured: it answers /readyz with 503
+   * while recovery runs), recovers storage, then listens. Resolves with the
+   * agency port's address.
+   */
   async start(): Promise<AddressInfo> {
+    await this.#startStatus();
     await this.#openStore();
     // Workers for the agencies expected, started now so that none is started on an agency's critical path.
     this.#pool = new WorkerPool({ backend: this.#store!.report.backend }, this.logger);
@@ -70,7 +86,22 @@ export class Central {
     });
     const address = this.#server.address() as AddressInfo;
     this.logger.info('listening', 'success', { host: address.address, port: address.port });
+    if (!this.#stopping) this.#board.phase = 'ready';
     return address;
+  }
+
+  async #startStatus(): Promise<void> {
+    const { statusPort, statusHost } = this.config;
+    if (statusPort === null) return;
+    const status = new StatusServer(this.#board);
+    let address: AddressInfo;
+    try {
+      address = await status.listen(statusHost, statusPort);
+    } catch (error) {
+      throw new Error(`cannot open the status port ${statusHost}:${statusPort}: ${(error as Error).message}`);
+    }
+    this.#status = status;
+    this.logger.info('status_listening', 'success', { host: address.address, port: address.port });
   }
 
   async #openStore(): Promise<void> {
@@ -84,9 +115,11 @@ export class Central {
       fault: config.fault,
       databaseTimeoutMs: config.databaseTimeoutMs,
       onFatal: (failure) => this.#failStop(failure),
+      counters: this.#counters,
     });
     this.#store = store;
     const r = store.report;
+    this.#board.finishedCount = r.finished;
     logger.info('recovery', 'success', {
       store: r.backend,
       where: r.where,
@@ -113,7 +146,10 @@ export class Central {
         detail: 'entries for writes that never reached bets.csv; never acknowledged',
       });
     }
-    this.#coordinator = new Coordinator(store, this.#central, config.roster, logger);
+    this.#coordinator = new Coordinator(store, this.#central, config.roster, logger, {
+      finished: (agency, finished) => this.#board.agencyFinished(agency, finished),
+      drawn: (winners, seconds) => this.#board.drawn(winners, seconds),
+    });
     await this.#coordinator.resume();
   }
 
@@ -159,7 +195,7 @@ export class Central {
       id,
       socket,
       this.#pool!.take(),
-      { central: this.#central.buffer, store: store.init, settings: this.#settings, peer, certifiedName },
+      { central: this.#central.buffer, counters: this.#counters.buffer, store: store.init, settings: this.#settings, peer, certifiedName },
       store.transfer,
       this.logger,
       {
@@ -184,6 +220,7 @@ export class Central {
   async shutdown(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#board.phase = 'stopping';
     this.#server.close();
     this.logger.info('listener_closed', 'success');
     if (this.#pool) this.logger.info('worker_pool_closed', 'success', { idle_workers: await this.#pool.close() });
@@ -210,6 +247,10 @@ export class Central {
     // Let every exit handler run (a worker stopped mid-sync fail-stops the store), and a draw attempt end.
     await new Promise((resolve) => setImmediate(resolve));
     await this.#coordinator?.stop();
+    if (this.#status) {
+      await this.#status.close();
+      this.logger.info('status_server_closed', 'success');
+    }
     if (this.#store && (await this.#store.close())) {
       const { backend, where } = this.#store.report;
       if (backend === 'file') this.logger.info('bets_file_closed', 'success', { path: where });

@@ -40,6 +40,10 @@ export interface ServerConfig {
   readonly databaseUrl: string | null;
   /** A database query or connection attempt that takes longer is given up. */
   readonly databaseTimeoutMs: number;
+  /** SERVER_STATUS_PORT: the HTTP status port (/metrics, /healthz, /readyz, the live page); null: off. */
+  readonly statusPort: number | null;
+  /** SERVER_STATUS_HOST: the address the status port listens on. */
+  readonly statusHost: string;
   /** Tests only (LOTTERY_TEST_FAULT): the storage operation to fail. */
   readonly fault: FaultPlan | null;
   /** SERVER_TLS_CERT/KEY (and SERVER_TLS_CA for mutual TLS): the agency port speaks TLS only; null: plain TCP. */
@@ -69,6 +73,8 @@ export interface ServerFlags {
   readonly tlsKey?: string;
   readonly tlsCa?: string;
   readonly tlsHandshakeTimeout?: string;
+  readonly statusPort?: string;
+  readonly statusHost?: string;
 }
 
 const def = (key: string, value: string): Raw => ({ key, value });
@@ -116,6 +122,8 @@ export function loadServerConfig(flags: ServerFlags): ServerConfig {
       1,
       toDurationMs(setting('SERVER_TLS_HANDSHAKE_TIMEOUT', '10s', 'tls-handshake-timeout', flags.tlsHandshakeTimeout)),
     ),
+    statusPort: toStatusPort(pick(ini('SERVER_STATUS_PORT'), env('SERVER_STATUS_PORT'), flag('status-port', flags.statusPort))),
+    statusHost: toText(setting('SERVER_STATUS_HOST', '127.0.0.1', 'status-host', flags.statusHost, true)),
   };
 }
 
@@ -157,6 +165,12 @@ function toTls(cert: Raw | undefined, key: Raw | undefined, ca: Raw | undefined)
     return null;
   }
   return loadTlsMaterial(cert, key, ca);
+}
+
+/** Off when unset or empty; else a port (0: any free one). */
+function toStatusPort(raw: Raw | undefined): number | null {
+  if (!raw || raw.value.trim() === '') return null;
+  return toInt(raw, 0, 65535);
 }
 
 export function toDatabaseUrl(raw: Raw | undefined): string | null {

@@ -23,6 +23,19 @@ import { StoreFailed, type StoreHost } from './storage/store.js';
 const RETRY_MS = 1000;
 const POLL_MS = 1000;
 
+/** What the coordinator tells the status endpoint. */
+export interface DrawEvents {
+  /** Roster agencies recorded as finished, now (-1 when the store could not say). */
+  finished(agency: number, finished: number): void;
+  /** The draw's winners per agency (counts); `seconds`: how long its storage part took here (null: it ran before, or elsewhere). */
+  drawn(winners: ReadonlyMap<number, number>, seconds: number | null): void;
+}
+
+const noEvents: DrawEvents = { finished: () => undefined, drawn: () => undefined };
+
+const winnerCounts = (winners: ReadonlyMap<number, readonly string[]>) =>
+  new Map([...winners].map(([agency, documents]) => [agency, documents.length]));
+
 export class Coordinator {
   #drawing: Promise<void> | null = null;
   #stopped = false;
@@ -34,6 +47,7 @@ export class Coordinator {
     private readonly central: CentralState,
     private readonly roster: Roster,
     private readonly logger: Logger,
+    private readonly events: DrawEvents = noEvents,
   ) {
     store.onDrawnElsewhere(() => void this.#check());
   }
@@ -47,6 +61,7 @@ export class Coordinator {
   async resume(): Promise<void> {
     const stored = await this.store.storedResult();
     if (stored) {
+      this.events.drawn(winnerCounts(stored.winners), null);
       this.central.setDrawState(DrawState.Done);
       if (stored.announced) this.logger.info('draw_reused', 'success', { detail: 'the draw already ran; its result is reused' });
       else await this.#announce(stored.winners, true);
@@ -60,6 +75,7 @@ export class Coordinator {
   async agencyFinished(agency: number): Promise<void> {
     const finished = await this.store.finishedCount().catch(() => -1);
     this.logger.info('agency_finished', 'success', { agency, finished, expected: this.roster.length });
+    this.events.finished(agency, finished);
     await this.drawIfComplete(finished);
   }
 
@@ -99,12 +115,18 @@ export class Coordinator {
     if (this.central.drawState() === DrawState.Done) return;
     this.logger.info('draw_reused', 'success', { detail: 'another central ran the draw; its result is answered' });
     this.central.setDrawState(DrawState.Done);
+    // For the status page only: a result that cannot be read now is simply not shown.
+    void this.store.storedResult().then(
+      (stored) => stored && this.events.drawn(winnerCounts(stored.winners), null),
+      () => undefined,
+    );
   }
 
   async #draw(): Promise<void> {
     this.central.setDrawState(DrawState.Running);
     for (let attempt = 1; !this.#stopped; attempt++) {
       let outcome: Map<number, string[]> | 'elsewhere';
+      const started = performance.now();
       try {
         outcome = await this.store.draw();
       } catch (error) {
@@ -118,7 +140,9 @@ export class Coordinator {
       }
       if (outcome === 'elsewhere') this.#drawnElsewhere();
       else {
+        const seconds = (performance.now() - started) / 1000;
         await this.#announce(outcome, false);
+        this.events.drawn(winnerCounts(outcome), seconds);
         this.central.setDrawState(DrawState.Done);
       }
       return;

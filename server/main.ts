@@ -62,6 +62,11 @@ const describe = (Program: typeof Command): Command =>
       'drop a peer that has not finished its TLS handshake after this long (SERVER_TLS_HANDSHAKE_TIMEOUT, default 10s)',
     )
     .option(
+      '--status-port <port>',
+      'HTTP status port: /metrics, /healthz, /readyz and a live page at /; 0 for any free one (SERVER_STATUS_PORT; default off)',
+    )
+    .option('--status-host <address>', 'address the status port listens on (SERVER_STATUS_HOST, default 127.0.0.1)')
+    .option(
       '--no-fsync',
       'acknowledge batches before they reach the disk: faster, but a power loss can lose acknowledged bets (SERVER_FSYNC=false)',
     )
@@ -98,6 +103,7 @@ async function main(): Promise<number> {
     max_frame_bytes: config.maxFrameBytes,
     auth: config.secrets ? `${config.secrets.size} agency secrets` : 'off',
     tls: !config.tls ? 'off' : config.tls.ca ? 'mutual' : 'server',
+    status: config.statusPort === null ? 'off' : `${config.statusHost}:${config.statusPort}`,
   });
   // Mutual TLS names the agency too: a client may then speak only for the agency its certificate names.
   if (!config.secrets && !config.tls?.ca) {

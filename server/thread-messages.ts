@@ -46,6 +46,8 @@ export interface WorkerSettings {
 export interface WorkerInit {
   /** CentralState's buffer: the barrier, shutdown, agency claims. */
   readonly central: SharedArrayBuffer;
+  /** SharedCounters' buffer: what the status endpoint reports. */
+  readonly counters: SharedArrayBuffer;
   /** This connection's InboundFlow counters. */
   readonly flow: SharedArrayBuffer;
   /** What the worker builds its store from (the file store's shared state and descriptors, or the database store's port). */

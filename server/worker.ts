@@ -21,6 +21,7 @@ import {
   type FrameLimits,
 } from '../protocol/index.js';
 import { CentralState } from './central-state.js';
+import { SharedCounters } from './counters.js';
 import { InboundFlow } from './flow.js';
 import { Session } from './session/session.js';
 import { preloadWorkerStore, workerStore } from './storage/open.js';
@@ -55,6 +56,7 @@ const store = await workerStore(init.store, threadId, logger, (failure) => post(
 const session = new Session({
   store,
   central,
+  counters: new SharedCounters(init.counters),
   logger,
   drawConfigured: settings.drawConfigured,
   secrets: settings.secrets,

@@ -7,6 +7,7 @@
 import type { Logger } from '../../common/logger.js';
 import { encodeErrorReply, ErrorCode, errorCodeName, MessageType } from '../../protocol/index.js';
 import type { CentralState } from '../central-state.js';
+import type { SharedCounters } from '../counters.js';
 import { StoreBusy, StoreFailed, StoreUnavailable, type BetStore } from '../storage/store.js';
 
 export type Phase = 'greeting' | 'authenticating' | 'betting' | 'finished' | 'waiting' | 'answered' | 'closed';
@@ -14,6 +15,8 @@ export type Phase = 'greeting' | 'authenticating' | 'betting' | 'finished' | 'wa
 export interface SessionDeps {
   readonly store: BetStore;
   readonly central: CentralState;
+  /** What the status endpoint reports: bets and batches made durable, batches refused. */
+  readonly counters: SharedCounters;
   readonly logger: Logger;
   /** A draw is configured (a roster): only roster agencies are admitted. */
   readonly drawConfigured: boolean;

@@ -191,9 +191,12 @@ export class Ingest {
         const answers: Buffer[] = [];
         const lines: string[] = [];
         const log = (line: string | null) => line !== null && lines.push(line);
+        let storedBets = 0;
+        let storedBatches = 0;
         for (const p of pending) {
           if ('refused' in p) {
             const { code, betIndex, reason } = p.refused;
+            core.deps.counters.refused(code, 1);
             log(
               logger.format('WARNING', 'apuesta_recibida', 'fail', {
                 cantidad: p.count,
@@ -205,11 +208,15 @@ export class Ingest {
             answers.push(encodeBatchRejected({ type: MessageType.BatchRejected, seq: p.seq, code, betIndex, reason }));
             continue;
           }
+          storedBets += p.count;
+          storedBatches++;
           log(logger.format('INFO', 'apuesta_recibida', 'success', { cantidad: p.count, agency: core.agency }));
           for (const bet of p.bets ?? [])
             log(logger.format('INFO', 'apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number }));
           answers.push(encodeBatchAck({ type: MessageType.BatchAck, seq: p.seq, stored: p.stored }));
         }
+        // Counted once durable (one add for the whole group), before the acks leave.
+        if (storedBatches > 0) core.deps.counters.stored(core.agency, storedBets, storedBatches);
         // Logged before the answers leave: an observer never sees an ack first.
         logger.write(lines);
         if (!core.closed) core.deps.send(answers.length === 1 ? answers[0] : Buffer.concat(answers));

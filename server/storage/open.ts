@@ -5,6 +5,7 @@
  * loaded only where it is used).
  */
 import type { Logger } from '../../common/logger.js';
+import type { SharedCounters } from '../counters.js';
 import type { Roster } from '../roster.js';
 import type { FaultPlan } from './file/io.js';
 import type { BetStore, FatalStorageError, StoreHost, WorkerStoreInit } from './store.js';
@@ -18,6 +19,8 @@ export interface StoreOptions {
   readonly fault: FaultPlan | null;
   readonly databaseTimeoutMs: number;
   readonly onFatal: (failure: FatalStorageError) => void;
+  /** Commit latencies (and, for the file store, the bets recovered) are counted here. */
+  readonly counters: SharedCounters;
 }
 
 export async function openStore(options: StoreOptions): Promise<StoreHost> {
@@ -28,6 +31,7 @@ export async function openStore(options: StoreOptions): Promise<StoreHost> {
       roster: options.roster,
       logger: options.logger,
       queryTimeoutMs: options.databaseTimeoutMs,
+      counters: options.counters,
     });
   }
   const { FileStoreHost } = await import('./file/file-host.js');

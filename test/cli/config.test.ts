@@ -79,6 +79,13 @@ const SERVER_CASES: Case[] = [
   { name: 'server LOTTERY_TEST_FAULT=sometimes', env: { LOTTERY_TEST_FAULT: 'sometimes' }, key: 'LOTTERY_TEST_FAULT' },
   { name: 'server SERVER_MAX_CONNECTIONS=many', env: { SERVER_MAX_CONNECTIONS: 'many' }, key: 'SERVER_MAX_CONNECTIONS' },
   { name: 'server SERVER_FSYNC=maybe', env: { SERVER_FSYNC: 'maybe' }, key: 'SERVER_FSYNC' },
+  { name: 'server SERVER_STATUS_PORT=web', env: { SERVER_STATUS_PORT: 'web' }, key: 'SERVER_STATUS_PORT' },
+  { name: 'server --status-port 70000', args: ['--status-port', '70000'], key: '--status-port' },
+  {
+    name: 'server ini SERVER_STATUS_PORT = -1',
+    files: { 'server/config.ini': '[DEFAULT]\nSERVER_STATUS_PORT = -1\n' },
+    key: 'SERVER_STATUS_PORT',
+  },
   { name: 'server missing --config file', args: ['--config', 'nowhere.ini'], key: '--config' },
   {
     name: 'server SERVER_TLS_CERT without SERVER_TLS_KEY',
@@ -289,6 +296,24 @@ t.test('server precedence: default < config.ini < environment < flag', async (t)
     pickFields(await configLine(t, SERVER_MAIN, { args: UNBINDABLE, files: file, env: { LOGGING_LEVEL: 'INFO' } })),
     { port: '23456', listen_backlog: '11', logging_level: 'INFO' },
     'LOGGING_LEVEL from the environment over the file',
+  );
+});
+
+t.test('status port: off by default; config.ini < environment < flag', async (t) => {
+  const status = async (opts: { env?: Record<string, string>; args?: readonly string[]; files?: Files }) =>
+    (await configLine(t, SERVER_MAIN, { ...opts, args: [...UNBINDABLE, ...(opts.args ?? [])] })).fields['status'];
+  t.equal(await status({}), 'off', 'off unless set');
+  const files = { 'server/config.ini': '[DEFAULT]\nSERVER_STATUS_PORT = 9100\n' };
+  t.equal(await status({ files }), '127.0.0.1:9100', 'config.ini sets it; the host defaults to 127.0.0.1');
+  t.equal(
+    await status({ files, env: { SERVER_STATUS_PORT: '9200', SERVER_STATUS_HOST: '0.0.0.0' } }),
+    '0.0.0.0:9200',
+    'environment over the file',
+  );
+  t.equal(
+    await status({ files, env: { SERVER_STATUS_PORT: '9200' }, args: ['--status-port', '9300', '--status-host', '::1'] }),
+    '::1:9300',
+    'flags over the environment',
   );
 });
 

@@ -153,6 +153,8 @@ for (const agencies of [0, 1, 3, 5]) {
       'server build section',
     );
     t.equal(server.environment?.['SERVER_AGENCIES'], String(agencies), 'SERVER_AGENCIES=N');
+    t.equal(server.environment?.['SERVER_STATUS_PORT'], '9100', 'the status port is on: SERVER_STATUS_PORT=9100');
+    t.equal(server.environment?.['SERVER_STATUS_HOST'], '0.0.0.0', '... on every interface of the container');
     const ini = server.volumes?.find((v) => v.target === '/app/server/config.ini');
     t.ok(ini, 'server/config.ini is mounted');
     t.equal(ini?.type, 'bind', 'config.ini is a bind mount');
@@ -216,7 +218,12 @@ for (const centrals of [1, 3]) {
       const central = model.services[name];
       t.match(
         central.environment,
-        { SERVER_AGENCIES: '4', SERVER_DATABASE_URL: 'postgres://lottery:lottery@postgres:5432/lottery' },
+        {
+          SERVER_AGENCIES: '4',
+          SERVER_DATABASE_URL: 'postgres://lottery:lottery@postgres:5432/lottery',
+          SERVER_STATUS_PORT: '9100',
+          SERVER_STATUS_HOST: '0.0.0.0',
+        },
         `${name}: on the database`,
       );
       t.notOk('SERVER_BETS_FILE' in (central.environment ?? {}), `${name}: no bets file`);

@@ -10,6 +10,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { threadId, type TransferListItem } from 'node:worker_threads';
 import type { Logger } from '../../../common/logger.js';
+import { MAX_AGENCY_ID } from '../../../protocol/index.js';
+import { SharedCounters } from '../../counters.js';
 import { rosterDigest, type Roster } from '../../roster.js';
 import {
   LotteryMismatch,
@@ -33,6 +35,8 @@ export interface FileStoreInit {
   readonly state: SharedArrayBuffer;
   readonly files: FileStoreFiles;
   readonly fault: { readonly plan: FaultPlan; readonly state: SharedArrayBuffer } | null;
+  /** SharedCounters' buffer: each group commit's latency is added there. */
+  readonly counters: SharedArrayBuffer;
 }
 
 export function journalPathOf(betsFile: string): string {
@@ -51,6 +55,8 @@ export interface FileStoreOptions {
   readonly fault: FaultPlan | null;
   /** The accepting thread's fail-stop: log, then end the process. */
   readonly onFatal: (failure: FatalStorageError) => void;
+  /** Where commit latencies and the recovered bets are counted (a private set when not given). */
+  readonly counters?: SharedCounters;
 }
 
 export class FileStoreHost implements StoreHost {
@@ -59,6 +65,7 @@ export class FileStoreHost implements StoreHost {
   readonly #io: FileIo;
   readonly #files: FileStoreFiles;
   readonly #fault: FileStoreInit['fault'];
+  readonly #counters: SharedCounters;
   readonly #store: FileStore;
   readonly #owner = ownerIdOf(threadId);
   #closed = false;
@@ -67,6 +74,7 @@ export class FileStoreHost implements StoreHost {
     const { betsFile, roster, logger } = options;
     this.#io = io;
     this.#fault = fault;
+    this.#counters = options.counters ?? new SharedCounters();
     this.#state = new JournalState();
     for (const agency of roster) this.#state.expect(agency);
     const journalPath = journalPathOf(betsFile);
@@ -74,11 +82,16 @@ export class FileStoreHost implements StoreHost {
     const dataFd = open(io, betsFile);
     const journalFd = open(io, journalPath);
     this.#files = { dataFd, journalFd, dataPath: betsFile, journalPath, winnersPath: winnersPathOf(betsFile), durable: options.durable };
-    this.#store = new FileStore(this.#state, io, this.#files, this.#owner, false, storeHooks(logger, options.onFatal));
+    this.#store = new FileStore(this.#state, io, this.#files, this.#owner, false, storeHooks(logger, options.onFatal, this.#counters));
     // Whatever a previous process left in the page cache goes to the disk now, or the start fails.
     syncBoth(io, this.#files, 'before recovery');
     this.report = this.#recover(roster);
     syncBoth(io, this.#files, 'after recovery');
+    // The counters report what bets.csv holds durably, so they start from what recovery kept.
+    for (let agency = 1; agency <= MAX_AGENCY_ID; agency++) {
+      const stored = this.#state.stored(agency);
+      if (stored > 0) this.#counters.stored(agency, stored, 0);
+    }
   }
 
   /** Opens and recovers; throws LotteryMismatch or StorageStartupError. */
@@ -93,12 +106,12 @@ export class FileStoreHost implements StoreHost {
   }
 
   workerInit(): { init: WorkerStoreInit; transfer: TransferListItem[] } {
-    return { init: { backend: 'file', state: this.#state.buffer, files: this.#files, fault: this.#fault }, transfer: [] };
+    return { init: { backend: 'file', ...this.fileInit() }, transfer: [] };
   }
 
   /** The file store's own view, for tests that drive it directly. */
   fileInit(): FileStoreInit {
-    return { state: this.#state.buffer, files: this.#files, fault: this.#fault };
+    return { state: this.#state.buffer, files: this.#files, fault: this.#fault, counters: this.#counters.buffer };
   }
 
   storedResult(): Promise<StoredResult | null> {
@@ -268,11 +281,13 @@ export function workerFileStore(
     faulty.name(init.files.journalFd, init.files.journalPath);
     io = faulty;
   }
-  return new FileStore(new JournalState(init.state), io, init.files, ownerIdOf(workerThreadId), true, storeHooks(logger, onFatal));
+  const hooks = storeHooks(logger, onFatal, new SharedCounters(init.counters));
+  return new FileStore(new JournalState(init.state), io, init.files, ownerIdOf(workerThreadId), true, hooks);
 }
 
-function storeHooks(logger: Logger, onFatal: (failure: FatalStorageError) => void): FileStoreHooks {
+function storeHooks(logger: Logger, onFatal: (failure: FatalStorageError) => void, counters: SharedCounters): FileStoreHooks {
   return {
+    onSynced: (seconds) => counters.commit(seconds),
     onWriteFailed: ({ file, error }) =>
       logger.error('storage', 'fail', {
         operation: 'write',

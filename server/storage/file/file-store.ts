@@ -58,6 +58,8 @@ export interface FileStoreHooks {
   readonly onWriteFailed: (failure: { file: string; error: string }) => void;
   /** The store fail-stopped: end the process. Called once per process. */
   readonly onFatal: (failure: FatalStorageError) => void;
+  /** A group commit (the fdatasync of both files) completed, taking this long. */
+  readonly onSynced: (seconds: number) => void;
 }
 
 class SyncFailure extends Error {
@@ -238,8 +240,10 @@ export class FileStore implements BetStore {
     const dataSize = state.dataSize;
     const journalSize = state.journalSize;
     state.unlock(this.owner);
+    const started = performance.now();
     try {
       await Promise.all([syncOne(io, files.dataFd, files.dataPath), syncOne(io, files.journalFd, files.journalPath)]);
+      this.hooks.onSynced((performance.now() - started) / 1000);
     } catch (error) {
       const failure = error as SyncFailure;
       await this.failStop({ file: failure.file, operation: 'fdatasync', error: failure.reason.message });

@@ -53,6 +53,8 @@ export class Committer {
   constructor(
     private readonly pool: Pool,
     private readonly onError: (error: Error) => void,
+    /** A transaction committed, taking this long from BEGIN to COMMIT's answer. */
+    private readonly onCommitted: (seconds: number) => void = () => undefined,
   ) {}
 
   enqueue(write: Write): void {
@@ -104,6 +106,7 @@ export class Committer {
     let broken: Error | undefined;
     try {
       client = await this.pool.connect();
+      const started = performance.now();
       await client.query('BEGIN');
       if (lines.length > 0) await pipeline(Readable.from(lines), client.query(copyFrom(COPY)));
       const updated = await client.query<{ agency: number }>(LEDGER, [
@@ -120,6 +123,7 @@ export class Committer {
         return fenced;
       }
       await client.query('COMMIT');
+      this.onCommitted((performance.now() - started) / 1000);
     } catch (error) {
       // The outcome of a COMMIT that failed is unknown: acknowledge nothing, and let each agency resume from the database.
       broken = error as Error;

@@ -17,6 +17,7 @@ import { MessageChannel, type MessagePort, type TransferListItem } from 'node:wo
 import pg from 'pg';
 import type { Logger } from '../../../common/logger.js';
 import { WINNING_NUMBER } from '../../../protocol/index.js';
+import type { SharedCounters } from '../../counters.js';
 import {
   LotteryMismatch,
   type AgencyLedger,
@@ -44,6 +45,8 @@ export interface PgStoreOptions {
   readonly connectTimeoutMs?: number;
   /** A query or a connection attempt that takes longer is given up (a hanging database). */
   readonly queryTimeoutMs?: number;
+  /** Where each group commit's latency is counted. */
+  readonly counters?: SharedCounters;
 }
 
 const DRAW_CHANNEL = 'lottery_draw';
@@ -69,7 +72,11 @@ export class PgStoreHost implements StoreHost {
   ) {
     this.#pool = pool;
     this.report = report;
-    this.#committer = new Committer(pool, (error) => this.#databaseError('commit', error));
+    this.#committer = new Committer(
+      pool,
+      (error) => this.#databaseError('commit', error),
+      (seconds) => options.counters?.commit(seconds),
+    );
   }
 
   /** Connects (waiting for the database to come up), creates the schema if needed, checks the roster. */

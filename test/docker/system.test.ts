@@ -621,7 +621,8 @@ t.test('a lottery lives as long as its server container: `down` then `up` with n
 t.test(
   'a server container that crashes mid-run restarts and recovers; one killed after the draw recovers without drawing again',
   async (t) => {
-    const bets = 20_000;
+    // Large enough that the run is still streaming when `docker compose logs` (slow on a busy machine) shows 5,000 bets in.
+    const bets = 100_000;
     const co = await checkout(t, 'crash', 3, (dir) => generateData(dir, 3, bets, [1, 2, 1], 31));
     await co.mustCompose('up', '-d');
     const before = await waitForBets(co, 5_000);
@@ -665,7 +666,8 @@ t.test(
 );
 
 t.test('three centrals on PostgreSQL (--centrals 3), one killed mid-run and not restarted: every bet once, one draw', async (t) => {
-  const bets = 8_000;
+  // Large enough that the run is still streaming when `docker compose logs` (slow on a busy machine) shows 5,000 bets in.
+  const bets = 40_000;
   const co = await checkout(t, 'pg', 5, (dir) => generateData(dir, 5, bets, [1, 2, 0, 1, 3], 41), ['--centrals', '3']);
   await co.mustCompose('build', 'postgres');
   await co.mustCompose('up', '-d');

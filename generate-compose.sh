@@ -176,6 +176,36 @@ build_section() { # target
 BUILD
 }
 
+client_service() { # i, CLI_SERVER_ADDRESS ("" for none: config.yaml's), the centrals it depends on
+  local i=$1 address=$2 name
+  shift 2
+  cat <<CLIENT
+
+  client$i:
+    container_name: client$i
+    image: lottery-client:latest
+CLIENT
+  build_section client
+  cat <<CLIENT
+    environment:
+      CLI_ID: "$i"
+CLIENT
+  [[ -n $address ]] && printf '      CLI_SERVER_ADDRESS: "%s"\n' "$address"
+  client_tls_env
+  cat <<CLIENT
+    volumes:
+CLIENT
+  bind_mount "$base/client/config.yaml" /app/client/config.yaml
+  bind_mount "$base/.data/agency-$i.csv" /data/agency.csv
+  client_tls_mounts "$i"
+  cat <<CLIENT
+    networks:
+      - lottery
+    depends_on:
+CLIENT
+  for name in "$@"; do printf '      - %s\n' "$name"; done
+}
+
 generate() {
   local who="the central server and $count agencies (client1..client$count)"
   ((count == 1)) && who="the central server and 1 agency (client1)"
@@ -220,32 +250,7 @@ SERVER
       - lottery
 SERVER
   local i
-  for ((i = 1; i <= count; i++)); do
-    cat <<CLIENT
-
-  client$i:
-    container_name: client$i
-    image: lottery-client:latest
-CLIENT
-    build_section client
-    cat <<CLIENT
-    environment:
-      CLI_ID: "$i"
-CLIENT
-    client_tls_env
-    cat <<CLIENT
-    volumes:
-CLIENT
-    bind_mount "$base/client/config.yaml" /app/client/config.yaml
-    bind_mount "$base/.data/agency-$i.csv" /data/agency.csv
-    client_tls_mounts "$i"
-    cat <<CLIENT
-    networks:
-      - lottery
-    depends_on:
-      - server
-CLIENT
-  done
+  for ((i = 1; i <= count; i++)); do client_service "$i" "" server; done
   cat <<TAIL
 
 networks:
@@ -330,34 +335,7 @@ SERVER
         condition: service_healthy
 SERVER
   done
-  for ((i = 1; i <= count; i++)); do
-    cat <<CLIENT
-
-  client$i:
-    container_name: client$i
-    image: lottery-client:latest
-CLIENT
-    build_section client
-    cat <<CLIENT
-    environment:
-      CLI_ID: "$i"
-CLIENT
-    ((centrals > 1)) && printf '      CLI_SERVER_ADDRESS: "%s"\n' "$list"
-    client_tls_env
-    cat <<CLIENT
-    volumes:
-CLIENT
-    bind_mount "$base/client/config.yaml" /app/client/config.yaml
-    bind_mount "$base/.data/agency-$i.csv" /data/agency.csv
-    client_tls_mounts "$i"
-    cat <<CLIENT
-    networks:
-      - lottery
-    depends_on:
-CLIENT
-    local name
-    for name in "${names[@]}"; do printf '      - %s\n' "$name"; done
-  done
+  for ((i = 1; i <= count; i++)); do client_service "$i" "$( ((centrals > 1)) && printf '%s' "$list")" "${names[@]}"; done
   cat <<TAIL
 
 networks:

@@ -33,9 +33,7 @@ interface ReportConfig {
 const describe = (Program: typeof Command): Command =>
   new Program()
     .name('lottery-server report')
-    .description(
-      "The draw's result: winners per agency, with the bets each has stored. Reads the store only; safe beside a running central.",
-    )
+    .description('Winners per agency after the draw, with the bets each has stored. Reads the store only; safe beside a running central.')
     .option('--format <format>', `${REPORT_FORMATS.join(', ')} (default table)`)
     .option('--bets-file <path>', 'the file store to read (SERVER_BETS_FILE, default ./bets.csv; unused with a database)')
     .option('--database-url <url>', 'read the PostgreSQL store instead: postgres://user:password@host:5432/db (SERVER_DATABASE_URL)')

@@ -9,7 +9,7 @@
  * The UPDATE is the fence: it applies only where the agency's row still has
  * this session's number and the position this session last committed. A
  * session taken over by another central (a newer Hello raised the number)
- * finds its row gone from the result: its part of the transaction is rolled
+ * finds its row missing from what the UPDATE returned; its part of the transaction is rolled
  * back and it is told so; the others' part is committed without it.
  */
 import { Readable } from 'node:stream';

@@ -9,7 +9,7 @@
  *              position settled, Done said, and the number of its current
  *              session (the fence that keeps an old session from writing)
  *   bets       agency, first_name, last_name, document, birthdate, number
- *   winners    the draw's result: agency, document
+ *   winners    what the draw found (agency, document)
  *
  * Operators and auditors can read all of them with psql.
  */

@@ -207,18 +207,21 @@ export function fileSize(path: string): number {
 // ---------------------------------------------------------------------------
 // a cutting TCP proxy
 
-/** Where one proxied connection is cut: after `afterBytes` bytes going `direction`. */
+/**
+ * Where one proxied connection is cut: after `up` bytes client → server or
+ * `down` bytes server → client, whichever comes first (a budget alone can
+ * outlast what its direction carries, and the connection then runs free).
+ */
 export interface Cut {
-  /** up: client → server; down: server → client. */
-  readonly direction: 'up' | 'down';
-  readonly afterBytes: number;
+  readonly up?: number;
+  readonly down?: number;
 }
 
 /**
  * Forwards 127.0.0.1:port ↔ 127.0.0.1:target. For each new connection it asks
- * `plan` whether and where to cut; a cut forwards exactly `afterBytes` bytes
- * in that direction (so it usually lands inside a frame) and then drops both
- * sides. Backpressure is kept in both directions.
+ * `plan` whether and where to cut; a cut forwards exactly its budget of bytes
+ * in the direction that reaches it first (so it usually lands inside a
+ * frame) and then drops both sides. Backpressure is kept in both directions.
  */
 export class CuttingProxy {
   readonly #server: Server;
@@ -281,8 +284,9 @@ export class CuttingProxy {
         if (dead) return;
         let out = chunk;
         let cutNow = false;
-        if (cut && cut.direction === direction && counted[direction] + chunk.length >= cut.afterBytes) {
-          out = chunk.subarray(0, cut.afterBytes - counted[direction]);
+        const budget = cut?.[direction];
+        if (budget !== undefined && counted[direction] + chunk.length >= budget) {
+          out = chunk.subarray(0, budget - counted[direction]);
           cutNow = true;
         }
         counted[direction] += out.length;

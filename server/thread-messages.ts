@@ -7,7 +7,9 @@ import type { Level } from '../common/logger.js';
 import type { FatalStorageError, WorkerStoreInit } from './storage/store.js';
 
 export type MainToWorker =
-  /** The first message: the connection this (pre-started) worker serves. */
+  /** To an idle worker, before any connection: rehearse the first frames' code (see warm-up.ts) and answer `warm`. */
+  | { readonly kind: 'warm'; readonly sample: SharedArrayBuffer }
+  /** The first message of a connection: the connection this (pre-started) worker serves. */
   | { readonly kind: 'init'; readonly init: WorkerInit }
   /** Bytes read from the socket (a transferred copy). */
   | { readonly kind: 'data'; readonly chunk: Uint8Array }
@@ -19,6 +21,8 @@ export type MainToWorker =
   | { readonly kind: 'shutdown' };
 
 export type WorkerToMain =
+  /** The rehearsal is done (the reply warms the way back too); nothing to do. */
+  | { readonly kind: 'warm' }
   /** Bytes for the socket, already whole frames. */
   | { readonly kind: 'write'; readonly bytes: Uint8Array }
   /** The worker caught up while the main thread had stopped reading (see InboundFlow). */

@@ -116,6 +116,8 @@ export class WorkerLink {
 
   #fromWorker(message: WorkerToMain): void {
     switch (message.kind) {
+      case 'warm':
+        return; // the answer to the pool's rehearsal, when it comes after the connection
       case 'write':
         if (!this.#socketClosed) {
           this.socket.write(message.bytes);

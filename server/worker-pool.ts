@@ -12,7 +12,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../common/logger.js';
-import type { WorkerBoot } from './thread-messages.js';
+import type { MainToWorker, WorkerBoot } from './thread-messages.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** Idle workers kept once the boot set is taken: the next connection (a reconnection) finds one ready. */
@@ -94,6 +94,8 @@ export class WorkerPool {
     const worker = this.#start();
     // An idle worker must not keep the process alive: shutdown stops it, and so does process.exit.
     worker.unref();
+    // A rehearsal of the first frames while nobody waits (warm-up.ts); the sample warms the way shared memory arrives.
+    worker.postMessage({ kind: 'warm', sample: new SharedArrayBuffer(8) } satisfies MainToWorker);
     this.#idle.add(worker);
     let failure = '';
     worker.on('error', (error) => (failure = error.stack ?? error.message));

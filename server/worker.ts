@@ -25,6 +25,7 @@ import { SharedCounters } from './counters.js';
 import { InboundFlow } from './flow.js';
 import { Session } from './session/session.js';
 import { preloadWorkerStore, workerStore } from './storage/open.js';
+import { rehearseHandshake } from './warm-up.js';
 import type { MainToWorker, WorkerBoot, WorkerInit, WorkerToMain } from './thread-messages.js';
 
 const port = parentPort!;
@@ -35,7 +36,10 @@ let resolveInit!: (init: WorkerInit) => void;
 const initialized = new Promise<WorkerInit>((resolve) => (resolveInit = resolve));
 let handle = (message: MainToWorker): void => {
   if (message.kind === 'init') resolveInit(message.init);
-  else early.push(message);
+  else if (message.kind === 'warm') {
+    rehearseHandshake();
+    port.postMessage({ kind: 'warm' } satisfies WorkerToMain);
+  } else early.push(message);
 };
 port.on('message', (message: MainToWorker) => handle(message));
 // The store's code is loaded while the worker waits for its connection.
@@ -175,6 +179,8 @@ function onMessage(message: MainToWorker): void {
   switch (message.kind) {
     case 'init':
       throw new Error('a worker serves one connection: a second init is a bug of the main thread');
+    case 'warm':
+      return; // a rehearsal asked for after the connection came: nothing left to warm
     case 'data': {
       const chunk = Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength);
       return enqueue(() => onData(chunk));

@@ -12,6 +12,7 @@ export const CLIENT_MAIN = join(ROOT, 'dist', 'client', 'main.js');
 export const PARSE_ONLY = join(ROOT, 'dist', 'bench', 'parse-only.js');
 export const LOAD_GENERATOR = join(ROOT, 'dist', 'bench', 'load-generator.js');
 export const SINK = join(ROOT, 'dist', 'bench', 'sink.js');
+export const WELCOME_FLOOR = join(ROOT, 'dist', 'bench', 'welcome-floor.js');
 export const REFERENCE_DIR = resolve(ROOT, '..', 'shared', 'data');
 export const REFERENCE_BETS = 78_697;
 

@@ -114,7 +114,7 @@ async function main(): Promise<number> {
     e2e: wants(1) || wants(2) || wants(6) ? generateSet('e2e', sizes.e2eAgencies, sizes.e2eBets) : [],
     cap: wants(2) || wants(3) || wants(8) || wants(9) || wants(13) ? generateSet('capacity', sizes.capAgencies, sizes.capBets) : [],
     many: wants(7) ? generateSet('many', sizes.manyAgencies, sizes.manyBets, (agency) => agency % 4) : [],
-    reference: wants(4) || wants(6) ? referenceSet() : null,
+    reference: wants(4) || wants(6) || wants(10) || wants(11) ? referenceSet() : null,
     e2ePeakRss: null,
     refPeakRss: null,
     capDurable: null,
@@ -126,7 +126,7 @@ async function main(): Promise<number> {
       `winners: ${totalWinners(e2e)}, ${totalWinners(cap)}, ${totalWinners(many)}`,
   );
   if (reference) say(`  reference dataset: ${fmt.n(totalBets(reference))} bets, ${totalWinners(reference)} winners (${REFERENCE_DIR})`);
-  else if (wants(4)) say(`  reference dataset not found in ${REFERENCE_DIR}: figure 4 is skipped`);
+  else if (wants(4) || wants(10) || wants(11)) say(`  reference dataset not found in ${REFERENCE_DIR}: the figures on it are skipped`);
 
   // Dependency order: 6 reports what 1 and 4 measured; 2 starts from 3's durable run.
   if (wants(1) || wants(2) || wants(6)) await endToEnd(ctx);
@@ -138,8 +138,8 @@ async function main(): Promise<number> {
   if (wants(7)) await manyAgencies(ctx);
   if (wants(8)) await tlsCapacity(ctx);
   if (wants(9)) await postgres(ctx);
-  if (wants(10)) await agencyCpu();
-  if (wants(11)) await referenceDefaultConfig();
+  if (wants(10)) await agencyCpu(ctx);
+  if (wants(11)) await referenceDefaultConfig(ctx);
   if (wants(12)) await connectToWelcome();
   if (wants(13)) await cpuPerBet(ctx);
 

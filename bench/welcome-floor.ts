@@ -13,16 +13,8 @@
  */
 import { createServer, type AddressInfo } from 'node:net';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import {
-  CLIENT_FRAME_LIMITS,
-  decodeMessage,
-  encodeHello,
-  encodeWelcome,
-  FrameDecoder,
-  MessageType,
-  NONCE_BYTES,
-  PROTOCOL_VERSION,
-} from '../protocol/index.js';
+import { CLIENT_FRAME_LIMITS, decodeMessage, encodeWelcome, FrameDecoder, MessageType } from '../protocol/index.js';
+import { rehearseHandshake } from '../server/warm-up.js';
 
 function answer(bytes: Uint8Array): Uint8Array | null {
   for (const frame of new FrameDecoder(CLIENT_FRAME_LIMITS).push(Buffer.from(bytes))) {
@@ -32,18 +24,10 @@ function answer(bytes: Uint8Array): Uint8Array | null {
   return null;
 }
 
-const HELLO = encodeHello({
-  type: MessageType.Hello,
-  version: PROTOCOL_VERSION,
-  agency: 1,
-  singleBet: false,
-  nonce: Buffer.alloc(NONCE_BYTES),
-});
-
 if (isMainThread) {
   const start = (): Worker => {
     const worker = new Worker(new URL(import.meta.url));
-    worker.postMessage(new Uint8Array(0)); // its rehearsal, as the central's pool asks for
+    worker.postMessage(new Uint8Array(0)); // an empty message asks for the central's own rehearsal
     return worker;
   };
   let spare = start();
@@ -63,6 +47,6 @@ if (isMainThread) {
   server.listen(0, '127.0.0.1', () => process.stdout.write(`port: ${(server.address() as AddressInfo).port}\n`));
 } else {
   parentPort!.on('message', (bytes: Uint8Array) => {
-    parentPort!.postMessage(bytes.length === 0 ? (answer(HELLO), 'warm') : { welcome: answer(bytes) });
+    parentPort!.postMessage(bytes.length === 0 ? (rehearseHandshake(), 'warm') : { welcome: answer(bytes) });
   });
 }

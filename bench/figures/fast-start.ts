@@ -23,16 +23,27 @@ import {
   SERVER_FRAME_LIMITS,
   type ServerMessage,
 } from '../../protocol/index.js';
-import { describeExit, NodeProcess, procStats, withTimeout, type Exit } from '../../scripts/proc.js';
+import { NodeProcess, procStats, withTimeout, type Exit } from '../../scripts/proc.js';
 import { WINNERS_LINE } from '../lib/agencies.js';
-import { parseRun } from '../lib/baselines.js';
+import { parseRun, startWelcomeFloor } from '../lib/baselines.js';
 import { Central } from '../lib/central.js';
 import { checkCentral, checkExit, verifyStored } from '../lib/checks.js';
-import { generateSet, referenceSet, totalBets, totalWinners, type AgencyInput } from '../lib/data.js';
+import { generateSet, totalBets, totalWinners, type AgencyInput } from '../lib/data.js';
 import { loadgenIngest } from '../lib/loadgen.js';
-import { correctnessError, figure, fmt, median, medianRound, roundsNote, row, say, verdict } from '../lib/report.js';
-import { args, BATCH, CLIENT_MAIN, REFERENCE_DIR, sizes, TARGET, WELCOME_FLOOR } from '../lib/settings.js';
-import { childEnv, profileArgs, runDir, runTimeout, TMP } from '../lib/workspace.js';
+import {
+  correctnessError,
+  figure,
+  fmt,
+  median,
+  medianRound,
+  roundsNote,
+  row,
+  say,
+  skippedWithoutReference,
+  verdict,
+} from '../lib/report.js';
+import { args, BATCH, CLIENT_MAIN, sizes, TARGET } from '../lib/settings.js';
+import { childEnv, profileArgs, runDir, runTimeout } from '../lib/workspace.js';
 import type { Context } from './context.js';
 
 interface DefaultConfigRun {
@@ -153,14 +164,10 @@ async function idleCentralCpu(label: string, agencies: number, idleMs: number): 
   return before?.cpuMs ?? NaN;
 }
 
-export async function agencyCpu(): Promise<void> {
+export async function agencyCpu(ctx: Context): Promise<void> {
   await figure('10. agency CPU on the reference agency-1.csv, default config, vs csv-parse alone', async () => {
-    const all = referenceSet();
-    if (!all) {
-      row('10. agency CPU, reference agency-1.csv', `skipped: ${REFERENCE_DIR} not found`, `≤ ${TARGET.agencyCpuRatio}×`, 'SKIP');
-      return;
-    }
-    const input = all.slice(0, 1);
+    if (!ctx.reference) return skippedWithoutReference('10. agency CPU, reference agency-1.csv', `≤ ${TARGET.agencyCpuRatio}×`);
+    const input = ctx.reference.slice(0, 1);
     // Side by side, alternating: a slow spell of the shared machine skews one round, not the figure.
     const rounds: { agency: number; parse: number; encode: number }[] = [];
     for (let i = 1; i <= sizes.startRounds; i++) {
@@ -185,13 +192,10 @@ export async function agencyCpu(): Promise<void> {
   });
 }
 
-export async function referenceDefaultConfig(): Promise<void> {
+export async function referenceDefaultConfig(ctx: Context): Promise<void> {
   await figure('11. reference dataset, 5 agencies, default config, vs csv-parse alone', async () => {
-    const inputs = referenceSet();
-    if (!inputs) {
-      row('11. reference dataset, default config', `skipped: ${REFERENCE_DIR} not found`, `≤ ${TARGET.referenceRatio}×`, 'SKIP');
-      return;
-    }
+    const inputs = ctx.reference;
+    if (!inputs) return skippedWithoutReference('11. reference dataset, default config', `≤ ${TARGET.referenceRatio}×`);
     const rounds: { run: DefaultConfigRun; parse: number }[] = [];
     for (let i = 1; i <= sizes.startRounds; i++) {
       const parse = (await parseRun(inputs)).wallMs;
@@ -210,24 +214,6 @@ export async function referenceDefaultConfig(): Promise<void> {
       verdict(run.wallMs / parse <= TARGET.referenceRatio),
     );
   });
-}
-
-/** bench/welcome-floor.ts, listening: the least a central with a worker per connection does for a Hello. */
-async function startWelcomeFloor(): Promise<{ proc: NodeProcess; port: number }> {
-  let onPort!: (port: number) => void;
-  const listening = new Promise<number>((resolve) => (onPort = resolve));
-  const proc = new NodeProcess('welcome floor', [WELCOME_FLOOR], {
-    cwd: TMP,
-    keepLines: false,
-    env: childEnv({}),
-    onLine: (line) => {
-      const port = /^port: (\d+)$/.exec(line);
-      if (port) onPort(Number(port[1]));
-    },
-  });
-  const quit = proc.exited.then((exit) => Promise.reject(new Error(`the welcome floor ended: ${describeExit(exit)}\n${proc.tail()}`)));
-  quit.catch(() => undefined);
-  return { proc, port: await withTimeout(Promise.race([listening, quit]), 30_000, 'welcome floor') };
 }
 
 export async function connectToWelcome(): Promise<void> {

@@ -5,14 +5,14 @@
 import { clientRun } from '../lib/agencies.js';
 import { parseRun } from '../lib/baselines.js';
 import { totalBets } from '../lib/data.js';
-import { figure, fmt, median, row, say } from '../lib/report.js';
-import { REFERENCE_BETS, REFERENCE_DIR, sizes, TARGET } from '../lib/settings.js';
+import { figure, fmt, median, row, say, skippedWithoutReference } from '../lib/report.js';
+import { REFERENCE_BETS, sizes, TARGET } from '../lib/settings.js';
 import type { Context } from './context.js';
 
 export async function referenceRun(ctx: Context): Promise<void> {
   await figure(`4. reference dataset, ${fmt.n(REFERENCE_BETS)} bets, 5 agencies`, async () => {
     if (!ctx.reference) {
-      row('4. reference dataset', `skipped: ${REFERENCE_DIR} not found`, `≤ ${TARGET.referenceSeconds} s`, 'SKIP');
+      skippedWithoutReference('4. reference dataset', `≤ ${TARGET.referenceSeconds} s`);
       return;
     }
     const walls: number[] = [];

@@ -1,7 +1,8 @@
 /**
- * The floors the end-to-end figures are measured against: csv-parse alone
+ * The floors the figures are measured against: csv-parse alone
  * (bench/parse-only.ts), the agency's own parsing and encoding without a
- * network, and the same frames sent to a sink that only appends them.
+ * network, the same frames sent to a sink that only appends them, and the
+ * least a central with a worker per connection does for a Hello.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { describeExit, NodeProcess, procStats, withTimeout } from '../../scripts
 import { checkExit } from './checks.js';
 import { totalBets, type AgencyInput } from './data.js';
 import { correctnessError } from './report.js';
-import { args, PARSE_ONLY, SINK } from './settings.js';
+import { args, PARSE_ONLY, SINK, WELCOME_FLOOR } from './settings.js';
 import { childEnv, runDir, runTimeout, TMP } from './workspace.js';
 
 export type ParseMode = 'parse' | 'encode' | { readonly sendTo: number };
@@ -66,24 +67,10 @@ export async function transportRun(
 ): Promise<{ wallMs: number; agenciesCpuMs: number; sinkWorkCpuMs: number }> {
   const dir = runDir('transport');
   let report: SinkReport | null = null;
-  let onPort!: (port: number) => void;
-  const listening = new Promise<number>((resolve) => (onPort = resolve));
-  const sink = new NodeProcess('sink', [SINK, join(dir, 'frames.bin'), String(inputs.length)], {
-    cwd: TMP,
-    keepLines: false,
-    env: childEnv({}),
-    onLine: (line) => {
-      const port = /^port: (\d+)$/.exec(line);
-      if (port) onPort(Number(port[1]));
-      const end = /^bytes: (\d+) cpu-ms: (\d+) boot-cpu-ms: (\d+)$/.exec(line);
-      if (end) report = { bytes: Number(end[1]), cpuMs: Number(end[2]), bootCpuMs: Number(end[3]) };
-    },
+  const { proc: sink, port } = await startListening('sink', [SINK, join(dir, 'frames.bin'), String(inputs.length)], (line) => {
+    const end = /^bytes: (\d+) cpu-ms: (\d+) boot-cpu-ms: (\d+)$/.exec(line);
+    if (end) report = { bytes: Number(end[1]), cpuMs: Number(end[2]), bootCpuMs: Number(end[3]) };
   });
-  const quit = sink.exited.then((exit) =>
-    Promise.reject(new Error(`the sink ended before listening: ${describeExit(exit)}\n${sink.tail()}`)),
-  );
-  quit.catch(() => undefined);
-  const port = await withTimeout(Promise.race([listening, quit]), 30_000, 'sink');
   const selfBefore = procStats('self');
   const run = await parseRun(inputs, { sendTo: port });
   const sinkExit = await withTimeout(sink.exited, 30_000, 'sink');
@@ -99,4 +86,34 @@ export async function transportRun(
     agenciesCpuMs: totalCpuMs - (got?.cpuMs ?? NaN),
     sinkWorkCpuMs: (got?.cpuMs ?? NaN) - (got?.bootCpuMs ?? NaN),
   };
+}
+
+/** bench/welcome-floor.ts, listening: the least a central with a worker per connection does for a Hello. */
+export function startWelcomeFloor(): Promise<{ proc: NodeProcess; port: number }> {
+  return startListening('welcome floor', [WELCOME_FLOOR]);
+}
+
+/** Starts a helper of the benchmark and waits for its `port: N` line; fails if it exits first. */
+async function startListening(
+  name: string,
+  argv: string[],
+  onLine: (line: string) => void = () => undefined,
+): Promise<{ proc: NodeProcess; port: number }> {
+  let onPort!: (port: number) => void;
+  const listening = new Promise<number>((resolve) => (onPort = resolve));
+  const proc = new NodeProcess(name, argv, {
+    cwd: TMP,
+    keepLines: false,
+    env: childEnv({}),
+    onLine: (line) => {
+      const port = /^port: (\d+)$/.exec(line);
+      if (port) onPort(Number(port[1]));
+      onLine(line);
+    },
+  });
+  const quit = proc.exited.then((exit) =>
+    Promise.reject(new Error(`the ${name} ended before listening: ${describeExit(exit)}\n${proc.tail()}`)),
+  );
+  quit.catch(() => undefined);
+  return { proc, port: await withTimeout(Promise.race([listening, quit]), 30_000, name) };
 }

@@ -3,7 +3,7 @@
  * the run exit 1), number formats, medians, and the final table of figures.
  */
 import os from 'node:os';
-import { MB } from './settings.js';
+import { MB, REFERENCE_DIR } from './settings.js';
 
 export function say(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -58,6 +58,11 @@ export function row(figure: string, measured: string, target: string, verdict: V
   rows.push({ figure, measured, target, verdict });
 }
 export const verdict = (ok: boolean): Verdict => (ok ? 'PASS' : 'MISS');
+
+/** The row of a figure that needs the reference dataset, on a machine without it. */
+export function skippedWithoutReference(figure: string, target: string): void {
+  row(figure, `skipped: ${REFERENCE_DIR} not found`, target, 'SKIP');
+}
 
 export function printTable(): void {
   const cell = (s: string) => s.replaceAll('|', '\\|');

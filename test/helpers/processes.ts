@@ -24,6 +24,10 @@ export const CLIENT_MAIN = join(REPO_ROOT, 'dist', 'client', 'main.js');
 export const GENERATOR_MAIN = join(REPO_ROOT, 'dist', 'scripts', 'generate-data.js');
 /** The course's public dataset, beside the repo: ../shared/data. */
 export const REFERENCE_DATA = resolve(REPO_ROOT, '..', 'shared', 'data');
+/** The reference dataset's known facts: winners per agency, bets in all, and its five files. */
+export const REFERENCE_WINNERS = [2, 3, 3, 2, 0];
+export const REFERENCE_BETS = 78_697;
+export const REFERENCE_FILES = REFERENCE_WINNERS.map((_, i) => join(REFERENCE_DATA, `agency-${i + 1}.csv`));
 
 /** How long a wait for a log line or an exit may take before the test fails. */
 export { DEFAULT_WAIT_MS };

@@ -37,6 +37,7 @@ import {
   readInputBets,
   readStoredBets,
   REFERENCE_DATA,
+  REFERENCE_WINNERS,
   winnersOf,
   workDir,
   type BetKey,
@@ -115,8 +116,6 @@ export interface Dataset {
   readonly storedBytes: number;
   readonly description: string;
 }
-
-export const REFERENCE_WINNERS = [2, 3, 3, 2, 0];
 
 /**
  * The course's reference dataset (../shared/data, 78,697 bets, winners

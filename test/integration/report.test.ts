@@ -23,6 +23,8 @@ import {
   generateData,
   readInputBets,
   REFERENCE_DATA,
+  REFERENCE_FILES,
+  REFERENCE_WINNERS,
   SERVER_MAIN,
   spawnNode,
   startClient,
@@ -83,12 +85,9 @@ function digest(paths: readonly string[]): Record<string, string> {
   return out;
 }
 
-const EXPECTED_WINNERS = [2, 3, 3, 2, 0];
-const referenceFiles = EXPECTED_WINNERS.map((_, i) => join(REFERENCE_DATA, `agency-${i + 1}.csv`));
-
 /** Why a test cannot run here; CI (LOTTERY_REQUIRE_ALL=1) runs it anyway, and it fails saying why. */
 const skipUnless = (why: string | null) => (why !== null && process.env['LOTTERY_REQUIRE_ALL'] !== '1' ? why : false);
-const referenceMissing = referenceFiles.every((f) => existsSync(f)) ? null : `reference dataset not found in ${REFERENCE_DATA}`;
+const referenceMissing = REFERENCE_FILES.every((f) => existsSync(f)) ? null : `reference dataset not found in ${REFERENCE_DATA}`;
 
 t.test(
   'the reference dataset: the report in three formats, beside the running central',
@@ -97,13 +96,13 @@ t.test(
     if (referenceMissing) return void t.fail(referenceMissing);
     const server = await startServer(t, { agencies: 5 });
     const runs = await Promise.all(
-      referenceFiles.map((dataFile, i) => finishClient(startClient(t, { id: i + 1, port: server.port, dataFile, batch: 100 }))),
+      REFERENCE_FILES.map((dataFile, i) => finishClient(startClient(t, { id: i + 1, port: server.port, dataFile, batch: 100 }))),
     );
-    runs.forEach((run, i) => t.equal(winnersOf(run), EXPECTED_WINNERS[i], `agency ${i + 1} has its ${EXPECTED_WINNERS[i]} winners`));
-    const expected = referenceFiles.map((file, i) => ({
+    runs.forEach((run, i) => t.equal(winnersOf(run), REFERENCE_WINNERS[i], `agency ${i + 1} has its ${REFERENCE_WINNERS[i]} winners`));
+    const expected = REFERENCE_FILES.map((file, i) => ({
       agency: i + 1,
       bets: readInputBets(file, i + 1).length,
-      winners: EXPECTED_WINNERS[i],
+      winners: REFERENCE_WINNERS[i],
     }));
     const totalBets = expected.reduce((sum, l) => sum + l.bets, 0);
     t.equal(totalBets, 78_697, 'the inputs hold 78,697 bets');

@@ -12,18 +12,26 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import t from 'tap';
-import { finishClient, readInputBets, REFERENCE_DATA, REPO_ROOT, startClient, startServer, workDir } from '../helpers/processes.js';
+import {
+  finishClient,
+  readInputBets,
+  REFERENCE_DATA,
+  REFERENCE_FILES,
+  REFERENCE_WINNERS,
+  REPO_ROOT,
+  startClient,
+  startServer,
+  workDir,
+} from '../helpers/processes.js';
 import { http, statusPortOf } from '../helpers/status.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const EXPECTED_WINNERS = [2, 3, 3, 2, 0];
-const files = EXPECTED_WINNERS.map((_, i) => join(REFERENCE_DATA, `agency-${i + 1}.csv`));
 const requireAll = process.env['LOTTERY_REQUIRE_ALL'] === '1';
 const WAIT_MS = 120_000;
 
 const unavailable = !existsSync(CHROMIUM)
   ? `no browser at ${CHROMIUM} (scripts/install-test-deps.sh installs Debian's chromium)`
-  : !files.every((f) => existsSync(f))
+  : !REFERENCE_FILES.every((f) => existsSync(f))
     ? `reference dataset not found in ${REFERENCE_DATA}`
     : null;
 
@@ -63,24 +71,24 @@ if (unavailable !== null) {
     t.same(await rowOf(page, 1), ['1', 'no', 'no', '0', '0', '–'], 'agency 1: not connected, nothing stored, no winners yet');
 
     // Four agencies: the page shows them finished and the barrier waiting for the fifth.
-    const first = files.slice(0, 4).map((dataFile, i) => startClient(t, { id: i + 1, port: server.port, dataFile, batch: 100 }));
+    const first = REFERENCE_FILES.slice(0, 4).map((dataFile, i) => startClient(t, { id: i + 1, port: server.port, dataFile, batch: 100 }));
     await page.locator('#finished', { hasText: '4 of 5' }).waitFor({ timeout: WAIT_MS });
     await page.locator('#barrier', { hasText: 'waiting for 1 of 5 agencies' }).waitFor({ timeout: WAIT_MS });
     t.pass('the page shows four finished, the barrier waiting for one');
     for (let agency = 1; agency <= 4; agency++) {
       const row = await rowOf(page, agency);
       t.equal(row[2], 'yes', `agency ${agency} shows finished`);
-      t.equal(count(row[3]), readInputBets(files[agency - 1], agency).length, `agency ${agency} shows its bets stored`);
+      t.equal(count(row[3]), readInputBets(REFERENCE_FILES[agency - 1], agency).length, `agency ${agency} shows its bets stored`);
     }
     t.equal((await rowOf(page, 5))[2], 'no', 'agency 5 is not finished');
 
-    const last = startClient(t, { id: 5, port: server.port, dataFile: files[4], batch: 100 });
+    const last = startClient(t, { id: 5, port: server.port, dataFile: REFERENCE_FILES[4], batch: 100 });
     await page.locator('#barrier[data-state="drawn"]').waitFor({ timeout: WAIT_MS });
     t.match(await page.locator('#barrier').textContent(), /^drawn in \d+\.\d{3} s$/, 'the page shows the draw and how long it took');
     await page.locator('#winners', { hasText: '10' }).waitFor({ timeout: WAIT_MS });
     for (let agency = 1; agency <= 5; agency++) {
       const row = await rowOf(page, agency);
-      t.equal(row[5], String(EXPECTED_WINNERS[agency - 1]), `agency ${agency}: ${EXPECTED_WINNERS[agency - 1]} winners on the page`);
+      t.equal(row[5], String(REFERENCE_WINNERS[agency - 1]), `agency ${agency}: ${REFERENCE_WINNERS[agency - 1]} winners on the page`);
       t.equal(row[2], 'yes', `agency ${agency} shows finished`);
     }
     t.equal(await page.locator('#finished').textContent(), '5 of 5', 'five of five finished');

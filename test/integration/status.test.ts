@@ -10,7 +10,6 @@
  */
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import t from 'tap';
 import { ErrorCode, MessageType } from '../../protocol/index.js';
 import { Postgres, postgresUnavailable } from '../helpers/postgres.js';
@@ -21,7 +20,10 @@ import {
   findLogs,
   finishClient,
   readInputBets,
+  REFERENCE_BETS,
   REFERENCE_DATA,
+  REFERENCE_FILES,
+  REFERENCE_WINNERS,
   SERVER_MAIN,
   spawnNode,
   startClient,
@@ -31,9 +33,6 @@ import {
 import { frames, RawPeer, type RawBet } from '../helpers/raw-peer.js';
 import { http, parseMetrics, samplesOf, statusPortOf, valueOf } from '../helpers/status.js';
 
-const EXPECTED_WINNERS = [2, 3, 3, 2, 0];
-const TOTAL_BETS = 78_697;
-const files = EXPECTED_WINNERS.map((_, i) => join(REFERENCE_DATA, `agency-${i + 1}.csv`));
 const requireAll = process.env['LOTTERY_REQUIRE_ALL'] === '1';
 
 async function metrics(port: number) {
@@ -42,7 +41,7 @@ async function metrics(port: number) {
   return { text: answer.body, samples: parseMetrics(answer.body), type: answer.headers['content-type'] };
 }
 
-if (!files.every((f) => existsSync(f))) {
+if (!REFERENCE_FILES.every((f) => existsSync(f))) {
   const missing = `reference dataset not found in ${REFERENCE_DATA}`;
   if (requireAll) t.fail(missing);
   else t.test('the reference run', async (t) => t.plan(0, missing));
@@ -90,26 +89,26 @@ if (!files.every((f) => existsSync(f))) {
     t.equal(valueOf(before.samples, 'lottery_agencies_finished'), 0, 'agencies finished: 0');
     t.equal(valueOf(before.samples, 'lottery_draw_state'), 0, 'draw state: waiting');
 
-    const clients = files.map((dataFile, i) => startClient(t, { id: i + 1, port: server.port, dataFile, batch: 100 }));
+    const clients = REFERENCE_FILES.map((dataFile, i) => startClient(t, { id: i + 1, port: server.port, dataFile, batch: 100 }));
     const runs = await Promise.all(clients.map((c) => finishClient(c)));
     runs.forEach((run, i) => t.equal(run.code, 0, `agency ${i + 1} exits 0`, { stdout: run.stdout, stderr: run.stderr }));
 
     const after = await metrics(status);
     const { samples } = after;
     let sum = 0;
-    files.forEach((file, i) => {
+    REFERENCE_FILES.forEach((file, i) => {
       const agency = String(i + 1);
       const stored = valueOf(samples, 'lottery_bets_stored_total', { agency });
       t.equal(stored, readInputBets(file, i + 1).length, `agency ${agency}: bets stored = its input`);
       sum += stored;
-      t.equal(valueOf(samples, 'lottery_winners', { agency }), EXPECTED_WINNERS[i], `agency ${agency}: ${EXPECTED_WINNERS[i]} winners`);
+      t.equal(valueOf(samples, 'lottery_winners', { agency }), REFERENCE_WINNERS[i], `agency ${agency}: ${REFERENCE_WINNERS[i]} winners`);
     });
-    t.equal(sum, TOTAL_BETS, 'bets stored per agency add up to the 78,697 input bets');
+    t.equal(sum, REFERENCE_BETS, 'bets stored per agency add up to the 78,697 input bets');
     t.equal(samplesOf(samples, 'lottery_bets_stored_total').length, 5, 'one series per agency, no others');
 
     const acked = findLogs(server.logs(), 'apuesta_recibida', 'success').length;
     t.equal(valueOf(samples, 'lottery_batches_total', { result: 'stored' }), acked, 'batches stored = apuesta_recibida success lines');
-    t.ok(acked >= Math.ceil(TOTAL_BETS / 100), `at least ${Math.ceil(TOTAL_BETS / 100)} batches of 100`);
+    t.ok(acked >= Math.ceil(REFERENCE_BETS / 100), `at least ${Math.ceil(REFERENCE_BETS / 100)} batches of 100`);
     t.same(samplesOf(samples, 'lottery_batches_total', { result: 'rejected' }), [], 'no batch rejected');
     t.equal(valueOf(samples, 'lottery_agencies_finished'), valueOf(samples, 'lottery_agencies_expected'), 'agencies finished = expected');
     t.equal(valueOf(samples, 'lottery_agencies_finished'), 5, 'five agencies finished');
@@ -151,7 +150,7 @@ if (!files.every((f) => existsSync(f))) {
     // A restart on the same files reports what recovery kept.
     const again = await startServer(t, { agencies: 5, betsFile: server.betsFile, args: ['--status-port', '0'] });
     const recovered = (await metrics(await statusPortOf(again.process))).samples;
-    files.forEach((file, i) =>
+    REFERENCE_FILES.forEach((file, i) =>
       t.equal(
         valueOf(recovered, 'lottery_bets_stored_total', { agency: String(i + 1) }),
         readInputBets(file, i + 1).length,

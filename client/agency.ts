@@ -131,7 +131,7 @@ export class Agency {
       for (let tried = 0; tried < centrals.length; tried++) {
         const central = centrals[this.#central];
         try {
-          this.#connection = await Connection.open(central.host, central.port, this.config.tls);
+          this.#connection = await Connection.open(central.host, central.port, this.config.tls, this.config.replyTimeoutMs);
           this.logger.info('connect', 'success', { server_address: central.address, attempt });
           return this.#connection;
         } catch (error) {
@@ -202,7 +202,7 @@ export class Agency {
     await connection.send(encodeWinnersRequest());
     const winners: string[] = [];
     for (;;) {
-      const page = expect(await connection.next(), MessageType.Winners, 'winners request');
+      const page = expect(await connection.next(true), MessageType.Winners, 'winners request');
       winners.push(...page.documents);
       if (page.last) return winners;
     }

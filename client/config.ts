@@ -22,6 +22,8 @@ export interface ClientConfig {
   readonly loopPeriodMs: number;
   /** loop.period as written, e.g. "150ms" (logged as given). */
   readonly loopPeriod: string;
+  /** How long the central may stay silent while it owes a reply (an ack, a Welcome) before it is presumed gone. */
+  readonly replyTimeoutMs: number;
   readonly logLevel: Level;
   readonly batchMaxAmount: number;
   /** Batches sent before waiting for the first ack. */
@@ -51,6 +53,7 @@ export interface ClientFlags {
   readonly serverAddress?: string;
   readonly loopAmount?: string;
   readonly loopPeriod?: string;
+  readonly replyTimeout?: string;
   readonly logLevel?: string;
   readonly batchMaxAmount?: string;
   readonly window?: string;
@@ -105,6 +108,14 @@ export function loadClientConfig(flags: ClientFlags): ClientConfig {
     ),
     loopPeriodMs: toDurationMs(periodRaw),
     loopPeriod: periodRaw.value.trim(),
+    replyTimeoutMs: toReplyTimeout(
+      pick(
+        def('server.replyTimeout', '30s'),
+        yaml('server.replyTimeout'),
+        env('CLI_REPLY_TIMEOUT'),
+        flag('reply-timeout', flags.replyTimeout),
+      )!,
+    ),
     logLevel: toLevel(pick(def('log.level', 'INFO'), yaml('log.level'), env('CLI_LOG_LEVEL'), flag('log-level', flags.logLevel))!),
     batchMaxAmount: toInt(
       pick(
@@ -148,6 +159,12 @@ function toProgressMode(raw: Raw): ProgressMode {
 }
 
 /** At least 100ms: a progress line is for people, not a per-batch trace. */
+function toReplyTimeout(raw: Raw): number {
+  const ms = toDurationMs(raw);
+  if (ms < 100) throw new ConfigError(raw.key, `must be at least 100ms, got ${JSON.stringify(raw.value)}`);
+  return ms;
+}
+
 function toProgressInterval(raw: Raw): number {
   const ms = toDurationMs(raw);
   if (ms < 100) throw new ConfigError(raw.key, `must be at least 100ms, got ${JSON.stringify(raw.value)}`);

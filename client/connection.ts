@@ -78,9 +78,18 @@ export class Connection {
   readonly #inbox: ServerMessage[] = [];
   #waiter: { resolve: (m: ServerMessage) => void; reject: (e: Error) => void } | null = null;
   #failure: Error | null = null;
+  /** Armed while the agency waits on the central (a reply, a drain); any byte from the central restarts it. */
+  #silence: NodeJS.Timeout | undefined;
+  #waits = 0;
 
-  private constructor(socket: Socket) {
+  private constructor(
+    socket: Socket,
+    private readonly replyTimeoutMs: number,
+  ) {
     this.#socket = socket;
+    // A central whose machine dies sends no FIN, and one whose network vanished with it never resets what we still send.
+    // Waiting at the barrier is patient, not timed: keep-alive probes find a central that is gone meanwhile.
+    socket.setKeepAlive(true, Math.min(replyTimeoutMs, 10_000));
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => {
       try {
@@ -100,7 +109,7 @@ export class Connection {
    * Opens a connection; rejects with the socket error (ECONNREFUSED, ENOTFOUND, timeout...),
    * or a TlsError. With `tls`, the central's certificate must chain to `tls.ca` and name `host`.
    */
-  static open(host: string, port: number, tls: TlsMaterial | null = null, timeoutMs = 10_000): Promise<Connection> {
+  static open(host: string, port: number, tls: TlsMaterial | null, replyTimeoutMs: number, timeoutMs = 10_000): Promise<Connection> {
     return new Promise((resolve, reject) => {
       const socket = tls
         ? connectTls({
@@ -123,7 +132,7 @@ export class Connection {
       socket.once(tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
-        resolve(new Connection(socket));
+        resolve(new Connection(socket, replyTimeoutMs));
       });
       socket.once('error', onError);
     });
@@ -133,34 +142,57 @@ export class Connection {
   async send(frame: Buffer): Promise<void> {
     if (this.#failure) throw this.#failure;
     if (!this.#socket.write(frame)) {
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
-          this.#socket.off('close', onClose);
-          resolve();
-        };
-        const onClose = () => {
-          this.#socket.off('drain', onDrain);
-          reject(this.#failure ?? new ConnectionError('connection closed'));
-        };
-        this.#socket.once('drain', onDrain);
-        this.#socket.once('close', onClose);
-      });
+      await this.#timed(
+        new Promise<void>((resolve, reject) => {
+          const onDrain = () => {
+            this.#socket.off('close', onClose);
+            resolve();
+          };
+          const onClose = () => {
+            this.#socket.off('drain', onDrain);
+            reject(this.#failure ?? new ConnectionError('connection closed'));
+          };
+          this.#socket.once('drain', onDrain);
+          this.#socket.once('close', onClose);
+        }),
+      );
     }
   }
 
-  /** The next message from the central. */
-  next(): Promise<ServerMessage> {
+  /**
+   * The next message from the central. A reply it owes must come within the
+   * reply timeout of silence; `patient` waits without limit (the barrier,
+   * where the central is silent until the draw).
+   */
+  next(patient = false): Promise<ServerMessage> {
     const queued = this.#inbox.shift();
     if (queued) return Promise.resolve(queued);
     if (this.#failure) return Promise.reject(this.#failure);
-    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
+    const reply = new Promise<ServerMessage>((resolve, reject) => (this.#waiter = { resolve, reject }));
+    return patient ? reply : this.#timed(reply);
   }
 
   close(): void {
+    clearTimeout(this.#silence);
+    this.#socket.destroy();
+  }
+
+  async #timed<T>(wait: Promise<T>): Promise<T> {
+    if (this.#waits++ === 0) this.#silence = setTimeout(() => this.#presumeGone(), this.replyTimeoutMs);
+    try {
+      return await wait;
+    } finally {
+      if (--this.#waits === 0) clearTimeout(this.#silence);
+    }
+  }
+
+  #presumeGone(): void {
+    this.#fail(new ConnectionError(`the central sent nothing for ${this.replyTimeoutMs} ms while a reply was due; presumed gone`));
     this.#socket.destroy();
   }
 
   #onData(chunk: Buffer): void {
+    this.#silence?.refresh();
     try {
       for (const frame of this.#decoder.push(chunk)) this.#deliver(decodeMessage(frame) as ServerMessage);
     } catch (error) {

@@ -29,6 +29,10 @@ const describe = (Program: typeof Command): Command =>
     .option('--server-address <host:port>', 'the central (CLI_SERVER_ADDRESS, default server:12345)')
     .option('--loop-amount <n>', 'connection attempts before giving up (CLI_LOOP_AMOUNT, default 5)')
     .option('--loop-period <duration>', 'wait between attempts, e.g. 150ms, 5s (CLI_LOOP_PERIOD, default 5s)')
+    .option(
+      '--reply-timeout <duration>',
+      'silence from a central that owes a reply before it is presumed gone (CLI_REPLY_TIMEOUT, default 30s)',
+    )
     .option('--log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (CLI_LOG_LEVEL, default INFO)')
     .option('--batch-max-amount <n>', 'bets per batch (CLI_BATCH_MAXAMOUNT, default 10)')
     .option('--window <n>', 'batches sent ahead of their acks (CLI_BATCH_WINDOW, default 256)')

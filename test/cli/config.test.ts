@@ -141,6 +141,18 @@ const CLIENT_CASES: Case[] = [
     files: CLIENT_OK_FILES,
     key: '--loop-period',
   },
+  {
+    name: 'client CLI_REPLY_TIMEOUT=0s',
+    env: { ...CLIENT_OK_ENV, CLI_REPLY_TIMEOUT: '0s' },
+    files: CLIENT_OK_FILES,
+    key: 'CLI_REPLY_TIMEOUT',
+  },
+  {
+    name: 'client yaml server.replyTimeout: never',
+    env: CLIENT_OK_ENV,
+    files: { ...CLIENT_OK_FILES, 'client/config.yaml': 'server:\n  replyTimeout: never\n' },
+    key: 'server.replyTimeout',
+  },
   { name: 'client CLI_LOG_LEVEL=loud', env: { ...CLIENT_OK_ENV, CLI_LOG_LEVEL: 'loud' }, files: CLIENT_OK_FILES, key: 'CLI_LOG_LEVEL' },
   {
     name: 'client CLI_SERVER_ADDRESS without port',

@@ -675,12 +675,19 @@ t.test('three centrals on PostgreSQL (--centrals 3), one killed mid-run and not 
   t.ok(before >= 5_000 && before < 5 * bets, `the agencies are streaming (${before} bets in)`);
   await docker('kill', 'server2'); // by hand: the restart policy leaves it down
   const waited = await exec('docker', ['wait', ...co.clients()], { timeoutMs: 600_000 });
+  const lines = await co.logs();
   t.same(
     waited.stdout.trim().split('\n'),
     ['0', '0', '0', '0', '0'],
     'every agency finishes, exit 0, moving to another central where needed',
+    {
+      log: dump(
+        lines.filter((l) => !/action: (apuesta_recibida|progress|batch_)/.test(l.text)),
+        120,
+      ),
+    },
   );
-  const ev = events(await co.logs());
+  const ev = events(lines);
   t.equal(ev.filter((e) => e.action === 'sorteo').length, 1, 'one sorteo across the three centrals');
   const winners = co.clients().map((c) => ev.find((e) => e.service === c && e.action === 'consulta_ganadores')?.fields['cant_ganadores']);
   t.same(winners, ['1', '2', '0', '1', '3'], 'every agency got its own winners');

@@ -5,6 +5,7 @@
  * the roster does not expect, and (against a scripted central) refused batches.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { encodeBatchRejected, encodeWelcome, encodeWinners, ErrorCode, MessageType } from '../../protocol/index.js';
@@ -243,4 +244,44 @@ t.test('an agency with an empty bets file still takes part in the draw', async (
   t.equal(findLogs(server.logs(), 'sorteo', 'success').length, 1, 'the draw runs');
   t.equal(await server.stop(), 0, 'server exits 0');
   assertLogShape(t, server.lines(), 'server');
+});
+
+t.test('a central that goes silent while it owes acks (its machine died): the agency presumes it gone and moves on', async (t) => {
+  // Fault: the central's machine loses power, or its container dies with its
+  // network: no FIN, no reset; what the agency sends is never acked. Played by
+  // a peer that welcomes, then never reads or answers again and never closes.
+  const dir = workDir(t, 'data');
+  const file = join(dir, 'agency-1.csv');
+  const rows = 8_000; // numbers 0..7999: one bet on 7574
+  writeFileSync(file, Array.from({ length: rows }, (_, i) => `Ana,Gómez,${30_000_000 + i},1990-05-17,${i}`).join('\n') + '\n');
+  let welcomed = 0;
+  const silent = createServer((socket) => {
+    socket.once('data', () => {
+      socket.pause(); // the Hello, and never another byte
+      welcomed++;
+      socket.write(encodeWelcome({ type: MessageType.Welcome, stored: 0, settled: 0, finished: false, drawDone: false }));
+    });
+    socket.on('error', () => undefined);
+    t.teardown(() => socket.destroy());
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => silent.close());
+  const server = await startServer(t, { agencyIds: '1' });
+  const env = {
+    CLI_SERVER_ADDRESS: `127.0.0.1:${(silent.address() as { port: number }).port},127.0.0.1:${server.port}`,
+    CLI_REPLY_TIMEOUT: '1s',
+  };
+  const started = Date.now();
+  const run = await runClient(t, { id: 1, dataFile: file, batch: 100, env }, 60_000);
+  t.equal(welcomed, 1, 'the silent central welcomed the agency once');
+  t.equal(run.code, 0, 'the agency exits 0', { stdout: run.stdout.slice(-3000), stderr: run.stderr });
+  t.match(
+    findLogs(run.logs, 'session', 'in_progress')[0]?.fields,
+    { error: /^the central sent nothing for 1000 ms while a reply was due; presumed gone$/ },
+    'it says why it left the first central',
+  );
+  t.ok(Date.now() - started < 30_000, `and left it after the reply timeout, not TCP's (${Date.now() - started} ms in all)`);
+  t.equal(readStoredBets(server.betsFile).keys.length, rows, 'the second central stores every bet');
+  t.equal(winnersOf(run), 1, 'and answers its one winner');
+  t.equal(await server.stop(), 0, 'server exits 0');
 });

@@ -3,8 +3,9 @@
  * worker thread (a new V8 isolate that loads and compiles the session and
  * storage code) costs 70–95 ms of CPU; started at accept time, that sits
  * between an agency's connect and its Welcome. The pool starts `size`
- * workers at boot (the roster's size, capped) and keeps one spare after
- * that, so a reconnection finds one ready too. Each worker still serves
+ * workers at boot (one per roster agency and the spare, capped) and keeps
+ * one spare after that, so a reconnection finds one ready too, and no
+ * worker starts while the roster's agencies send their bets. Each worker still serves
  * exactly one connection: `take` hands it over for good, and it exits when
  * its connection ends. An idle worker has been given nothing (no store, no
  * socket), so one that dies idle is dropped and logged, never counted as a
@@ -24,7 +25,7 @@ export const DEFAULT_POOL_SIZE = 2;
 
 /** Workers to start at boot for a roster of `agencies` (0: no roster) under a connection limit. */
 export function poolSize(agencies: number, maxConnections: number): number {
-  const wanted = agencies > 0 ? agencies : DEFAULT_POOL_SIZE;
+  const wanted = agencies > 0 ? agencies + SPARE : DEFAULT_POOL_SIZE;
   return Math.max(1, Math.min(wanted, MAX_POOL_SIZE, maxConnections));
 }
 

@@ -16,7 +16,7 @@ t.test('a central stopped before any agency came closes its idle workers and exi
   const index = (action: string) => logs.findIndex((l) => l.action === action && l.result === 'success');
   const pool = findLogs(logs, 'worker_pool_closed', 'success');
   t.equal(pool.length, 1, 'one worker_pool_closed line');
-  t.equal(pool[0]?.fields['idle_workers'], '3', 'the three workers started for the roster of three were idle');
+  t.equal(pool[0]?.fields['idle_workers'], '4', 'the workers started for the roster of three, and the spare, were idle');
   t.ok(index('worker_pool_closed') > index('listener_closed'), 'after listener_closed');
   t.ok(index('bets_file_closed') > index('worker_pool_closed'), 'before bets_file_closed');
   t.same(findLogs(logs, 'worker_stopped'), [], 'an idle worker is no connection: no worker_stopped line');

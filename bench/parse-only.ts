@@ -11,6 +11,8 @@
  *                                                   127.0.0.1:PORT (bench/sink.ts), with no
  *                                                   protocol around them and no acks
  *
+ * `--batch N` first (default 200) sets the bets per frame when encoding.
+ *
  * All print `rows: N` (records read).
  */
 import { createReadStream } from 'node:fs';
@@ -19,11 +21,13 @@ import { parse } from 'csv-parse';
 import { CSV_OPTIONS, READ_CHUNK_BYTES } from '../client/bet-source.js';
 import { FileBatches } from '../client/file-batches.js';
 
-const mode = process.argv[2] === '--encode' ? 'encode' : process.argv[2] === '--send' ? 'send' : 'parse';
-const sendPort = mode === 'send' ? Number(process.argv[3]) : 0;
-const path = process.argv[mode === 'parse' ? 2 : mode === 'encode' ? 3 : 4];
-if (!path || (mode === 'send' && !(sendPort > 0))) {
-  process.stderr.write('usage: parse-only [--encode | --send PORT] FILE\n');
+const argv = process.argv.slice(2);
+const batch = argv[0] === '--batch' ? Number(argv.splice(0, 2)[1]) : 200;
+const mode = argv[0] === '--encode' ? 'encode' : argv[0] === '--send' ? 'send' : 'parse';
+const sendPort = mode === 'send' ? Number(argv[1]) : 0;
+const path = argv[mode === 'parse' ? 0 : mode === 'encode' ? 1 : 2];
+if (!path || (mode === 'send' && !(sendPort > 0)) || !(Number.isInteger(batch) && batch >= 1)) {
+  process.stderr.write('usage: parse-only [--batch N] [--encode | --send PORT] FILE\n');
   process.exit(2);
 }
 
@@ -37,7 +41,7 @@ if (mode !== 'parse') {
   const ship = async (bytes: Buffer | undefined) => {
     if (socket && bytes && !socket.write(bytes)) await new Promise((resolve) => socket.once('drain', resolve));
   };
-  const file = new FileBatches(path, 200, 0, undefined, () => undefined);
+  const file = new FileBatches(path, batch, 0, undefined, () => undefined);
   try {
     do {
       while (file.encode(64)) await ship(file.builder.take()?.bytes);

@@ -5,10 +5,11 @@
  * only, durable settings as in production.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { procStats } from './proc.js';
 
 /** Debian's server binaries (the newest version installed), or LOTTERY_PG_BIN. */
 export const PG_BIN = process.env['LOTTERY_PG_BIN'] ?? debianPgBin();
@@ -86,6 +87,29 @@ export class PostgresCluster {
   stop(mode: 'fast' | 'immediate' = 'fast'): void {
     if (!existsSync(join(this.dir, 'data', 'postmaster.pid'))) return;
     this.#run('pg_ctl', ['-D', join(this.dir, 'data'), '-m', mode, '-w', '-t', '60', 'stop'], true);
+  }
+
+  /**
+   * CPU used so far by the whole server, ms: the postmaster and its live
+   * processes (backends, WAL writer, checkpointer...), and the ones that
+   * have exited (the postmaster's reaped children). NaN when it is not running.
+   */
+  cpuMs(): number {
+    let postmaster: number;
+    try {
+      postmaster = Number(readFileSync(join(this.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    } catch {
+      return NaN;
+    }
+    const own = procStats(postmaster);
+    if (!own) return NaN;
+    let total = own.cpuMs + own.childrenCpuMs;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const child = procStats(Number(entry));
+      if (child?.parent === postmaster) total += child.cpuMs;
+    }
+    return total;
   }
 
   /** Runs SQL with psql; returns its unaligned, tuples-only output. */

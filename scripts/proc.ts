@@ -292,6 +292,8 @@ export function ticksPerSecond(): number {
 export interface ProcStats {
   /** utime + stime of every thread, ms. */
   readonly cpuMs: number;
+  /** The part of cpuMs spent in the kernel (stime), ms. */
+  readonly kernelMs: number;
   /** Waited-for children's utime + stime, ms (cutime + cstime). */
   readonly childrenCpuMs: number;
   /** Peak resident set (VmHWM), bytes. */
@@ -299,6 +301,8 @@ export interface ProcStats {
   /** Current resident set (VmRSS), bytes. */
   readonly rss: number;
   readonly threads: number;
+  /** The parent's pid. */
+  readonly parent: number;
 }
 
 /** The kernel's accounting of a live process; null when it is gone (or never started). */
@@ -323,10 +327,12 @@ export function procStats(pid: number | 'self' | undefined): ProcStats | null {
   const threads = /^Threads:\s+(\d+)/m.exec(status);
   return {
     cpuMs: (field(14) + field(15)) * tick,
+    kernelMs: field(15) * tick,
     childrenCpuMs: (field(16) + field(17)) * tick,
     peakRss: kb('VmHWM'),
     rss: kb('VmRSS'),
     threads: threads ? Number(threads[1]) : 0,
+    parent: field(4),
   };
 }
 

@@ -2,12 +2,15 @@
  * Figures 10–13: fast from the first bet, at the contract's default
  * configuration (10 bets a batch):
  *  10. one agency's CPU on the reference agency-1.csv against csv-parse alone
- *      (and its floor, parse-only --encode), rounds side by side;
+ *      (and its floors, parse-only --encode, and --send to bench/sink.ts),
+ *      rounds side by side;
  *  11. the reference dataset, 5 agencies, from the central's `listening` to
- *      the last agency's exit, against csv-parse alone in 5 processes;
+ *      the last agency's exit, against csv-parse alone in 5 processes (and
+ *      its floor, the five parse-only --encode at once);
  *  12. connect → Welcome with the central idle, one Hello at a time, and one
  *      worker's start-up CPU (idle centrals with 10 and 2 pre-started workers);
- *  13. the central's CPU per stored bet on figure 3's durable load.
+ *  13. the central's CPU per stored bet on figure 3's durable load, beside
+ *      its floor (bench/relay-floor.ts under the same load).
  */
 import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -25,7 +28,7 @@ import {
 } from '../../protocol/index.js';
 import { NodeProcess, procStats, withTimeout, type Exit } from '../../scripts/proc.js';
 import { WINNERS_LINE } from '../lib/agencies.js';
-import { parseRun, startWelcomeFloor } from '../lib/baselines.js';
+import { parseRun, relayFloorPerBet, startWelcomeFloor, transportRun } from '../lib/baselines.js';
 import { Central } from '../lib/central.js';
 import { checkCentral, checkExit, verifyStored } from '../lib/checks.js';
 import { generateSet, totalBets, totalWinners, type AgencyInput } from '../lib/data.js';
@@ -42,17 +45,27 @@ import {
   skippedWithoutReference,
   verdict,
 } from '../lib/report.js';
-import { args, BATCH, CLIENT_MAIN, sizes, TARGET } from '../lib/settings.js';
+import { args, BATCH, CLIENT_MAIN, CORES, sizes, TARGET } from '../lib/settings.js';
 import { childEnv, profileArgs, runDir, runTimeout } from '../lib/workspace.js';
 import type { Context } from './context.js';
+
+/** The contract's default batch.maxAmount, which the agencies of figures 10 and 11 run with: their floors encode the same. */
+const DEFAULT_BATCH = 10;
 
 interface DefaultConfigRun {
   /** The central's `listening` line to the last agency's exit. */
   readonly wallMs: number;
   /** The agencies' CPU (user + sys, whole processes). */
   readonly agenciesCpuMs: number;
+  /** The central's CPU over the same span (its sessions, store and draw; its boot was before). */
+  readonly centralCpuMs: number;
   /** Each agency's `connect` line to its `session` line (its Welcome). */
   readonly welcomeMs: readonly number[];
+}
+
+/** The least wall time the run's CPU could take, every core busy throughout. */
+function coresBound(run: DefaultConfigRun): number {
+  return (run.agenciesCpuMs + run.centralCpuMs) / CORES;
 }
 
 /**
@@ -67,6 +80,7 @@ async function defaultConfigRun(label: string, inputs: readonly AgencyInput[]): 
   // The central idle, as when agencies come some time after it started: its boot work is done.
   await sleep(500);
   const selfBefore = procStats('self');
+  const centralBefore = central.stats();
   const agents = inputs.map((input) => {
     const times = { connect: -1, session: -1, winners: null as number | null, errors: [] as string[] };
     const env = childEnv({
@@ -99,6 +113,7 @@ async function defaultConfigRun(label: string, inputs: readonly AgencyInput[]): 
     throw error;
   }
   const selfAfter = procStats('self');
+  const centralAfter = central.stats();
   const lastExit = Math.max(...agents.map((a) => a.proc.exitedAt));
   const { exit } = await central.stop();
   agents.forEach((a, i) => {
@@ -115,6 +130,7 @@ async function defaultConfigRun(label: string, inputs: readonly AgencyInput[]): 
   return {
     wallMs: lastExit - central.listeningAt,
     agenciesCpuMs: selfBefore && selfAfter ? selfAfter.childrenCpuMs - selfBefore.childrenCpuMs : NaN,
+    centralCpuMs: centralBefore && centralAfter ? centralAfter.cpuMs - centralBefore.cpuMs : NaN,
     welcomeMs: agents.map((a) => a.times.session - a.times.connect),
   };
 }
@@ -169,23 +185,26 @@ export async function agencyCpu(ctx: Context): Promise<void> {
     if (!ctx.reference) return skippedWithoutReference('10. agency CPU, reference agency-1.csv', `≤ ${TARGET.agencyCpuRatio}×`);
     const input = ctx.reference.slice(0, 1);
     // Side by side, alternating: a slow spell of the shared machine skews one round, not the figure.
-    const rounds: { agency: number; parse: number; encode: number }[] = [];
+    const rounds: { agency: number; parse: number; encode: number; send: number }[] = [];
     for (let i = 1; i <= sizes.startRounds; i++) {
       const parse = (await parseRun(input)).cpuMs;
-      // The agency's floor: its own reading, validation and encoding into frames, no network, no central.
-      const encode = (await parseRun(input, 'encode')).cpuMs;
+      // The agency's floors: its own reading, validation and encoding into frames, no network, no central;
+      // then the same frames written to a TCP socket whose peer (bench/sink.ts) only appends them (the kernel's loopback work counts to the sender).
+      const encode = (await parseRun(input, 'encode', DEFAULT_BATCH)).cpuMs;
+      const send = (await transportRun(input, DEFAULT_BATCH)).agenciesCpuMs;
       const agency = (await defaultConfigRun(`agency-cpu-${i}`, input)).agenciesCpuMs;
-      rounds.push({ agency, parse, encode });
+      rounds.push({ agency, parse, encode, send });
       say(
         `  round ${i}: agency ${fmt.ms(agency)} CPU, csv-parse alone ${fmt.ms(parse)} = ${fmt.x(agency / parse)}; ` +
-          `parse + validate + encode without network ${fmt.ms(encode)} = ${fmt.x(encode / parse)}`,
+          `parse + validate + encode without network ${fmt.ms(encode)} = ${fmt.x(encode / parse)}; ` +
+          `the same sent to a sink over TCP ${fmt.ms(send)} = ${fmt.x(send / parse)}`,
       );
     }
-    const { agency, parse, encode } = medianRound(rounds, (r) => r.agency / r.parse);
+    const { agency, parse, encode, send } = medianRound(rounds, (r) => r.agency / r.parse);
     row(
       `10. agency CPU (user + sys, whole process), reference agency-1.csv (${fmt.n(totalBets(input))} bets), default config (10 a batch)`,
       `${fmt.ms(agency)} vs csv-parse alone ${fmt.ms(parse)} = ${fmt.x(agency / parse)}${roundsNote(rounds.map((r) => r.agency / r.parse))}; ` +
-        `the agency's floor (parse + validate + encode, no network) ${fmt.x(encode / parse)}`,
+        `the agency's floors: parse + validate + encode, no network ${fmt.x(encode / parse)}; the same frames sent over TCP to a sink ${fmt.x(send / parse)}`,
       `≤ ${TARGET.agencyCpuRatio}×`,
       verdict(agency / parse <= TARGET.agencyCpuRatio),
     );
@@ -196,20 +215,27 @@ export async function referenceDefaultConfig(ctx: Context): Promise<void> {
   await figure('11. reference dataset, 5 agencies, default config, vs csv-parse alone', async () => {
     const inputs = ctx.reference;
     if (!inputs) return skippedWithoutReference('11. reference dataset, default config', `≤ ${TARGET.referenceRatio}×`);
-    const rounds: { run: DefaultConfigRun; parse: number }[] = [];
+    const rounds: { run: DefaultConfigRun; parse: number; encode: number }[] = [];
     for (let i = 1; i <= sizes.startRounds; i++) {
       const parse = (await parseRun(inputs)).wallMs;
+      // The floor: the five agencies' own reading, validation and encoding at once, no network, no central.
+      const encode = (await parseRun(inputs, 'encode', DEFAULT_BATCH)).wallMs;
       const run = await defaultConfigRun(`reference-default-${i}`, inputs);
-      rounds.push({ run, parse });
+      rounds.push({ run, parse, encode });
       say(
         `  round ${i}: listening → last agency exit ${fmt.s(run.wallMs)}, csv-parse alone in 5 processes ${fmt.s(parse)} = ${fmt.x(run.wallMs / parse)}; ` +
-          `agencies ${fmt.s(run.agenciesCpuMs)} CPU; connect → Welcome median ${fmt.ms(median(run.welcomeMs))}`,
+          `parse + validate + encode in 5 processes, no network ${fmt.s(encode)} = ${fmt.x(encode / parse)}; ` +
+          `CPU: agencies ${fmt.s(run.agenciesCpuMs)}, central ${fmt.s(run.centralCpuMs)}, ` +
+          `on ${CORES} cores at best ${fmt.s(coresBound(run))} = ${fmt.x(coresBound(run) / parse)}; ` +
+          `connect → Welcome median ${fmt.ms(median(run.welcomeMs))}`,
       );
     }
-    const { run, parse } = medianRound(rounds, (r) => r.run.wallMs / r.parse);
+    const { run, parse, encode } = medianRound(rounds, (r) => r.run.wallMs / r.parse);
     row(
       `11. reference dataset (${fmt.n(totalBets(inputs))} bets, 5 agencies), default config, central listening → last agency exit`,
-      `${fmt.s(run.wallMs)} vs csv-parse alone in 5 processes ${fmt.s(parse)} = ${fmt.x(run.wallMs / parse)}${roundsNote(rounds.map((r) => r.run.wallMs / r.parse))}`,
+      `${fmt.s(run.wallMs)} vs csv-parse alone in 5 processes ${fmt.s(parse)} = ${fmt.x(run.wallMs / parse)}${roundsNote(rounds.map((r) => r.run.wallMs / r.parse))}; ` +
+        `the agencies' floor (parse + validate + encode in 5 processes, no network) ${fmt.x(encode / parse)}; ` +
+        `the run's CPU (agencies ${fmt.s(run.agenciesCpuMs)} + central ${fmt.s(run.centralCpuMs)}) on ${CORES} cores at best ${fmt.x(coresBound(run) / parse)}`,
       `≤ ${TARGET.referenceRatio}×`,
       verdict(run.wallMs / parse <= TARGET.referenceRatio),
     );
@@ -263,18 +289,23 @@ export async function cpuPerBet(ctx: Context): Promise<void> {
   await figure('13. central CPU per stored bet, durable', async () => {
     // Figure 3's files when they were made for it, else the same sizes made here.
     const inputs = ctx.cap.length > 0 ? ctx.cap : generateSet('per-bet', sizes.capAgencies, sizes.capBets);
+    // Side by side: the floor (a worker per connection that frames, appends, syncs and acks; bench/relay-floor.ts), then the central.
+    const floor = await relayFloorPerBet(inputs);
     const run = await loadgenIngest('per-bet-durable', inputs, true);
     const bets = totalBets(inputs);
-    const ingestCpuMs = run.serverCores * (run.result.ingestMs ?? NaN);
-    const windowUs = (ingestCpuMs * 1000) / bets;
+    const perBet = (cores: number) => (cores * (run.result.ingestMs ?? NaN) * 1000) / bets;
+    const windowUs = perBet(run.serverCores);
+    const kernelUs = perBet(run.serverKernelCores);
     const wholeUs = (run.serverCpuMs * 1000) / bets;
+    const us = (value: number) => `${value.toFixed(2)} µs`;
     say(
-      `  ${fmt.n(bets)} bets: central ${fmt.ms(ingestCpuMs)} CPU from the first batch to the last ack (${windowUs.toFixed(2)} µs a bet), ` +
-        `${fmt.ms(run.serverCpuMs)} start to stop (${wholeUs.toFixed(2)} µs a bet)`,
+      `  ${fmt.n(bets)} bets, first batch → last ack: central ${us(windowUs)} a bet (${us(kernelUs)} of it in the kernel), ` +
+        `${us(wholeUs)} start to stop; the relay floor ${us(floor.us)} a bet (${us(floor.kernelUs)} in the kernel)`,
     );
     row(
       `13. central CPU per stored bet, ${fmt.n(bets)}-bet durable run (figure 3's load, ${BATCH} a batch)`,
-      `${windowUs.toFixed(2)} µs from the first batch to the last ack; ${wholeUs.toFixed(2)} µs counting start-up, workers and draw`,
+      `${us(windowUs)} from the first batch to the last ack (kernel ${us(kernelUs)}); ${us(wholeUs)} counting start-up, workers and draw; ` +
+        `the floor (a worker per connection: relay, framing, append, sync, ack; no validation, lines or journal) ${us(floor.us)} (kernel ${us(floor.kernelUs)})`,
       `≤ ${TARGET.perBetUs} µs`,
       verdict(windowUs <= TARGET.perBetUs),
     );

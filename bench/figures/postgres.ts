@@ -11,7 +11,7 @@ import { checkCentral, verifyStored } from '../lib/checks.js';
 import { totalBets, type AgencyInput } from '../lib/data.js';
 import { loadgenIngest, runLoadgen, type LoadgenRun } from '../lib/loadgen.js';
 import { correctnessError, figure, fmt, row, say, verdict } from '../lib/report.js';
-import { args, BATCH, LOADGEN_WINDOW, sizes, TARGET } from '../lib/settings.js';
+import { args, BATCH, CORES, LOADGEN_WINDOW, sizes, TARGET } from '../lib/settings.js';
 import { runDir, runTimeout } from '../lib/workspace.js';
 import { capLabel, type Context } from './context.js';
 import { drawRun } from './draw.js';
@@ -22,6 +22,9 @@ interface PgIngestRun {
   /** All bets over the longest load generator's window (first batch to last ack). */
   readonly betsPerSecond: number;
   readonly centralCores: number;
+  /** The load generators' and PostgreSQL's cores over the same window (the first load generator's). */
+  readonly loadgenCores: number;
+  readonly databaseCores: number;
   readonly centralPeakRss: number;
 }
 
@@ -46,7 +49,7 @@ async function pgIngest(pg: PostgresCluster, inputs: readonly AgencyInput[], cen
       started.map((central, k) => {
         const mine = inputs.filter((_, i) => i % centrals === k).flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
         const flags = ['--mode', 'ingest', '--batch', String(BATCH), '--window', String(LOADGEN_WINDOW), ...mine];
-        return runLoadgen(`${label}-${k + 1}`, central, flags, runTimeout(totalBets(inputs)));
+        return runLoadgen(`${label}-${k + 1}`, central, flags, runTimeout(totalBets(inputs)), () => pg.cpuMs());
       }),
     );
   } finally {
@@ -80,6 +83,8 @@ async function pgIngest(pg: PostgresCluster, inputs: readonly AgencyInput[], cen
     bets,
     betsPerSecond: bets / (windowMs / 1000),
     centralCores: runs.reduce((n, run) => n + run.serverCores, 0),
+    loadgenCores: runs.reduce((n, run) => n + run.loadgenCores, 0),
+    databaseCores: runs[0]?.databaseCores ?? NaN,
     centralPeakRss: peakRss,
   };
 }
@@ -94,14 +99,18 @@ export async function postgres(ctx: Context): Promise<void> {
     const pg = await PostgresCluster.start();
     try {
       // The file store first, same files, same moment: the yardstick.
-      const file = (await loadgenIngest('postgres-yardstick', ctx.cap, true)).result.betsPerSecond ?? NaN;
-      say(`  file store: ${fmt.n(file)} bets/s`);
+      const yardstick = await loadgenIngest('postgres-yardstick', ctx.cap, true);
+      const file = yardstick.result.betsPerSecond ?? NaN;
+      say(
+        `  file store: ${fmt.n(file)} bets/s; cores: central ${yardstick.serverCores.toFixed(2)}, load generator ${yardstick.loadgenCores.toFixed(2)}`,
+      );
       for (const centrals of [1, 2, 3]) {
         const run = await pgIngest(pg, ctx.cap, centrals);
         const share = run.betsPerSecond / file;
         const text =
           `${fmt.n(run.betsPerSecond)} bets/s = ${fmt.x(share)} the file store's ${fmt.n(file)}; ` +
-          `the centrals used ${run.centralCores.toFixed(2)} cores in all; peak RSS of a central ${fmt.mb(run.centralPeakRss)}`;
+          `cores: centrals ${run.centralCores.toFixed(2)}, PostgreSQL ${run.databaseCores.toFixed(2)}, load generators ${run.loadgenCores.toFixed(2)} ` +
+          `(${(run.centralCores + run.databaseCores + run.loadgenCores).toFixed(2)} of ${CORES}); peak RSS of a central ${fmt.mb(run.centralPeakRss)}`;
         say(`  ${centrals} central(s): ${text}`);
         row(
           `9${'abc'[centrals - 1]}. PostgreSQL store, ${capLabel(ctx)}, ${centrals} central(s) on one database, durable`,

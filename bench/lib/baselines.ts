@@ -10,7 +10,8 @@ import { describeExit, NodeProcess, procStats, withTimeout } from '../../scripts
 import { checkExit } from './checks.js';
 import { totalBets, type AgencyInput } from './data.js';
 import { correctnessError } from './report.js';
-import { args, PARSE_ONLY, SINK, WELCOME_FLOOR } from './settings.js';
+import { runLoadgen } from './loadgen.js';
+import { args, BATCH, LOADGEN_WINDOW, PARSE_ONLY, RELAY_FLOOR, SINK, WELCOME_FLOOR } from './settings.js';
 import { childEnv, runDir, runTimeout, TMP } from './workspace.js';
 
 export type ParseMode = 'parse' | 'encode' | { readonly sendTo: number };
@@ -19,9 +20,14 @@ export type ParseMode = 'parse' | 'encode' | { readonly sendTo: number };
  * Five (or N) parse-only processes at once, in `mode` (csv-parse alone by
  * default); wall time from the first spawn to the last exit.
  */
-export async function parseRun(inputs: readonly AgencyInput[], mode: ParseMode = 'parse'): Promise<{ wallMs: number; cpuMs: number }> {
+export async function parseRun(
+  inputs: readonly AgencyInput[],
+  mode: ParseMode = 'parse',
+  /** Bets per frame when encoding. */
+  batch = 200,
+): Promise<{ wallMs: number; cpuMs: number }> {
   const selfBefore = procStats('self');
-  const flags = mode === 'parse' ? [] : mode === 'encode' ? ['--encode'] : ['--send', String(mode.sendTo)];
+  const flags = ['--batch', String(batch), ...(mode === 'parse' ? [] : mode === 'encode' ? ['--encode'] : ['--send', String(mode.sendTo)])];
   const procs = inputs.map((input) => {
     let rows = -1;
     const proc = new NodeProcess(`parse-only ${input.agency}`, [PARSE_ONLY, ...flags, input.path], {
@@ -64,6 +70,8 @@ export interface SinkReport {
  */
 export async function transportRun(
   inputs: readonly AgencyInput[],
+  /** Bets per frame. */
+  batch = 200,
 ): Promise<{ wallMs: number; agenciesCpuMs: number; sinkWorkCpuMs: number }> {
   const dir = runDir('transport');
   let report: SinkReport | null = null;
@@ -72,7 +80,7 @@ export async function transportRun(
     if (end) report = { bytes: Number(end[1]), cpuMs: Number(end[2]), bootCpuMs: Number(end[3]) };
   });
   const selfBefore = procStats('self');
-  const run = await parseRun(inputs, { sendTo: port });
+  const run = await parseRun(inputs, { sendTo: port }, batch);
   const sinkExit = await withTimeout(sink.exited, 30_000, 'sink');
   const selfAfter = procStats('self');
   checkExit('sink', sink, sinkExit);
@@ -91,6 +99,39 @@ export async function transportRun(
 /** bench/welcome-floor.ts, listening: the least a central with a worker per connection does for a Hello. */
 export function startWelcomeFloor(): Promise<{ proc: NodeProcess; port: number }> {
   return startListening('welcome floor', [WELCOME_FLOOR]);
+}
+
+/**
+ * Figure 3's load (pre-encoded batches, one connection per input) against
+ * bench/relay-floor.ts: a worker per connection that only frames, appends,
+ * syncs and acks. Its CPU per bet from the first batch to the last ack, and
+ * the part of it spent in the kernel, µs.
+ */
+export async function relayFloorPerBet(inputs: readonly AgencyInput[]): Promise<{ us: number; kernelUs: number }> {
+  const dir = runDir('relay-floor');
+  const floor = await startListening('relay floor', [RELAY_FLOOR, join(dir, 'batches.bin'), String(inputs.length)]);
+  const target = { port: floor.port, stats: () => procStats(floor.proc.pid) };
+  const files = inputs.flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
+  try {
+    const run = await runLoadgen(
+      'relay-floor',
+      target,
+      ['--mode', 'ingest', '--batch', String(BATCH), '--window', String(LOADGEN_WINDOW), ...files],
+      runTimeout(totalBets(inputs)),
+    );
+    checkExit('relay floor', floor.proc, await withTimeout(floor.proc.exited, 30_000, 'relay floor'));
+    for (const input of inputs) {
+      const got = run.result.agencies.find((a) => a.agency === input.agency);
+      if (got?.stored !== input.expected.digest.lines) {
+        correctnessError(`relay floor: agency ${input.agency}: acked ${got?.stored}, sent ${input.expected.digest.lines}`);
+      }
+    }
+    const perBet = (cores: number) => (cores * (run.result.ingestMs ?? NaN) * 1000) / totalBets(inputs);
+    return { us: perBet(run.serverCores), kernelUs: perBet(run.serverKernelCores) };
+  } finally {
+    floor.proc.signal('SIGKILL');
+    if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Starts a helper of the benchmark and waits for its `port: N` line; fails if it exits first. */

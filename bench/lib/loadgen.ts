@@ -35,22 +35,34 @@ export interface LoadgenRun {
   readonly result: LoadgenResult;
   /** Cores used by the central and by the load generator during the measured window. */
   readonly serverCores: number;
+  /** The part of serverCores spent in the kernel (system calls: the sockets, the writes, the syncs). */
+  readonly serverKernelCores: number;
   readonly loadgenCores: number;
+  /** Cores used by the database during the window, when a `database` CPU reading was given (else NaN). */
+  readonly databaseCores: number;
   readonly serverPeakRss: number;
   /** The central's whole CPU, start to stop (its start-up, every worker, the draw). */
   readonly serverCpuMs: number;
   readonly central: Central;
 }
 
+/** What the load generator runs against: a central, or one of the benchmark's floors. */
+export interface LoadTarget {
+  readonly port: number;
+  stats(): ProcStats | null;
+}
+
 /** Runs the load generator against `central`; samples both processes' CPU at EVENT start/end. */
 export async function runLoadgen(
   label: string,
-  central: Central,
+  central: LoadTarget,
   loadgenArgs: string[],
   timeoutMs: number,
+  /** The database's CPU so far, ms (PostgresCluster.cpuMs), sampled with the others. */
+  database: () => number = () => NaN,
 ): Promise<Omit<LoadgenRun, 'serverPeakRss' | 'serverCpuMs' | 'central'>> {
   let result: LoadgenResult | null = null;
-  const samples: Array<{ server: ProcStats | null; loadgen: ProcStats | null; at: number }> = [];
+  const samples: Array<{ server: ProcStats | null; loadgen: ProcStats | null; databaseMs: number; at: number }> = [];
   const loadgen: NodeProcess = new NodeProcess(
     `loadgen ${label}`,
     [...profileArgs('loadgen'), LOAD_GENERATOR, '--port', String(central.port), ...loadgenArgs],
@@ -59,7 +71,8 @@ export async function runLoadgen(
       env: childEnv({}),
       keepLines: false,
       onLine: (line, at) => {
-        if (line.startsWith('EVENT ')) samples.push({ server: central.stats(), loadgen: procStats(loadgen.pid), at });
+        if (line.startsWith('EVENT '))
+          samples.push({ server: central.stats(), loadgen: procStats(loadgen.pid), databaseMs: database(), at });
         else if (line.startsWith('RESULT ')) result = JSON.parse(line.slice('RESULT '.length)) as LoadgenResult;
       },
     },
@@ -74,13 +87,19 @@ export async function runLoadgen(
   checkExit(label, loadgen, exit);
   if (!result) throw new Error(`${label}: the load generator gave no result (${describeExit(exit)})\n${loadgen.tail()}`);
   let serverCores = NaN;
+  let serverKernelCores = NaN;
   let loadgenCores = NaN;
+  let databaseCores = NaN;
   const [a, b] = samples;
   if (a && b && b.at > a.at) {
-    if (a.server && b.server) serverCores = (b.server.cpuMs - a.server.cpuMs) / (b.at - a.at);
+    databaseCores = (b.databaseMs - a.databaseMs) / (b.at - a.at);
+    if (a.server && b.server) {
+      serverCores = (b.server.cpuMs - a.server.cpuMs) / (b.at - a.at);
+      serverKernelCores = (b.server.kernelMs - a.server.kernelMs) / (b.at - a.at);
+    }
     if (a.loadgen && b.loadgen) loadgenCores = (b.loadgen.cpuMs - a.loadgen.cpuMs) / (b.at - a.at);
   }
-  return { result: result, serverCores, loadgenCores };
+  return { result: result, serverCores, serverKernelCores, loadgenCores, databaseCores };
 }
 
 /** Pre-encoded batches from one connection per input; bets/s from the first batch to the last ack. */

@@ -13,6 +13,7 @@ export const PARSE_ONLY = join(ROOT, 'dist', 'bench', 'parse-only.js');
 export const LOAD_GENERATOR = join(ROOT, 'dist', 'bench', 'load-generator.js');
 export const SINK = join(ROOT, 'dist', 'bench', 'sink.js');
 export const WELCOME_FLOOR = join(ROOT, 'dist', 'bench', 'welcome-floor.js');
+export const RELAY_FLOOR = join(ROOT, 'dist', 'bench', 'relay-floor.js');
 export const REFERENCE_DIR = resolve(ROOT, '..', 'shared', 'data');
 export const REFERENCE_BETS = 78_697;
 

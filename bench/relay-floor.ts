@@ -6,9 +6,10 @@
  * the batches' bodies as they came to one shared file, waits until a sync
  * covers them (one worker syncs for all that wrote before it, as the
  * central's group commit does), and answers a BatchAck for each, which the
- * main thread writes back. No validation, no CSV lines, no journal, no log. Figure 13 puts its CPU per bet
- * beside the central's: what a worker per connection, the relay between
- * threads, the framing, the write and the sync cost on this machine.
+ * main thread writes back. No validation, no CSV lines, no journal, no log.
+ * Figure 13 puts its CPU per bet beside the central's: what a worker per
+ * connection, the relay between threads, the framing, the write and the
+ * sync cost on this machine.
  *
  *   node dist/bench/relay-floor.js FILE CONNECTIONS
  *
@@ -28,6 +29,7 @@ import {
   FrameDecoder,
   MessageType,
 } from '../protocol/index.js';
+import { transferableChunk } from '../server/worker-link.js';
 
 /** A chunk from the socket, or null when the peer has ended. */
 type ToWorker = Uint8Array | null;
@@ -73,8 +75,7 @@ if (isMainThread) {
     }
     worker.on('message', (reply: Uint8Array) => socket.write(reply));
     socket.on('data', (chunk: Buffer) => {
-      const owned = chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length;
-      const bytes = owned ? new Uint8Array(chunk.buffer as ArrayBuffer) : new Uint8Array(chunk);
+      const bytes = transferableChunk(chunk);
       worker.postMessage(bytes satisfies ToWorker, [bytes.buffer]);
     });
     socket.on('end', () => worker.postMessage(null satisfies ToWorker));

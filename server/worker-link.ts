@@ -23,6 +23,17 @@ export interface LinkEvents {
   exited(link: WorkerLink, threadId: number): void;
 }
 
+/**
+ * A socket chunk as memory a worker can be handed by transfer. Node reads
+ * each chunk into a buffer of its own: that memory goes as is. A chunk that
+ * is a slice of a larger buffer is copied first, so the transfer never takes
+ * bytes that are not the chunk's.
+ */
+export function transferableChunk(chunk: Buffer): Uint8Array<ArrayBuffer> {
+  const owned = chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length;
+  return owned ? new Uint8Array(chunk.buffer as ArrayBuffer) : new Uint8Array(chunk);
+}
+
 /** After the worker asks to close, how long the peer gets to read the last bytes. */
 const LINGER_MS = 2000;
 
@@ -62,10 +73,7 @@ export class WorkerLink {
 
     socket.on('data', (chunk: Buffer) => {
       const length = chunk.length; // read first: the transfer below empties `chunk`
-      // Node reads each chunk into a buffer of its own: hand that memory to the
-      // worker as is. A chunk that is a slice of a larger buffer is copied first.
-      const owned = chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length;
-      const bytes = owned ? new Uint8Array(chunk.buffer as ArrayBuffer) : new Uint8Array(chunk);
+      const bytes = transferableChunk(chunk);
       this.#toWorker({ kind: 'data', chunk: bytes }, [bytes.buffer]);
       this.#flow.received(length);
       this.#updateFlow();

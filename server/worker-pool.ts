@@ -5,9 +5,9 @@
  * between an agency's connect and its Welcome. The pool starts `size`
  * workers at boot (one per roster agency and the spare, capped) and keeps
  * one spare after that, so a reconnection finds one ready too, and no
- * worker starts while the roster's agencies send their bets. Each worker still serves
- * exactly one connection: `take` hands it over for good, and it exits when
- * its connection ends. An idle worker has been given nothing (no store, no
+ * worker starts while the roster's agencies send their bets. Each worker
+ * still serves exactly one connection: `take` hands it over for good, and it
+ * exits when its connection ends. An idle worker has been given nothing (no store, no
  * socket), so one that dies idle is dropped and logged, never counted as a
  * connection.
  */

@@ -32,7 +32,7 @@ import { parseRun, relayFloorPerBet, startWelcomeFloor, transportRun } from '../
 import { Central } from '../lib/central.js';
 import { checkCentral, checkExit, verifyStored } from '../lib/checks.js';
 import { generateSet, totalBets, totalWinners, type AgencyInput } from '../lib/data.js';
-import { loadgenIngest } from '../lib/loadgen.js';
+import { loadgenIngest, usPerBet } from '../lib/loadgen.js';
 import {
   correctnessError,
   figure,
@@ -293,9 +293,8 @@ export async function cpuPerBet(ctx: Context): Promise<void> {
     const floor = await relayFloorPerBet(inputs);
     const run = await loadgenIngest('per-bet-durable', inputs, true);
     const bets = totalBets(inputs);
-    const perBet = (cores: number) => (cores * (run.result.ingestMs ?? NaN) * 1000) / bets;
-    const windowUs = perBet(run.serverCores);
-    const kernelUs = perBet(run.serverKernelCores);
+    const windowUs = usPerBet(run.serverCores, run.result, bets);
+    const kernelUs = usPerBet(run.serverKernelCores, run.result, bets);
     const wholeUs = (run.serverCpuMs * 1000) / bets;
     const us = (value: number) => `${value.toFixed(2)} µs`;
     say(

@@ -9,9 +9,9 @@ import { PostgresCluster, postgresUnavailable } from '../../scripts/postgres-clu
 import { Central } from '../lib/central.js';
 import { checkCentral, verifyStored } from '../lib/checks.js';
 import { totalBets, type AgencyInput } from '../lib/data.js';
-import { loadgenIngest, runLoadgen, type LoadgenRun } from '../lib/loadgen.js';
+import { ingestFlags, loadgenIngest, runLoadgen, type LoadgenRun } from '../lib/loadgen.js';
 import { correctnessError, figure, fmt, row, say, verdict } from '../lib/report.js';
-import { args, BATCH, CORES, LOADGEN_WINDOW, sizes, TARGET } from '../lib/settings.js';
+import { args, CORES, sizes, TARGET } from '../lib/settings.js';
 import { runDir, runTimeout } from '../lib/workspace.js';
 import { capLabel, type Context } from './context.js';
 import { drawRun } from './draw.js';
@@ -47,9 +47,8 @@ async function pgIngest(pg: PostgresCluster, inputs: readonly AgencyInput[], cen
     }
     runs = await Promise.all(
       started.map((central, k) => {
-        const mine = inputs.filter((_, i) => i % centrals === k).flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
-        const flags = ['--mode', 'ingest', '--batch', String(BATCH), '--window', String(LOADGEN_WINDOW), ...mine];
-        return runLoadgen(`${label}-${k + 1}`, central, flags, runTimeout(totalBets(inputs)), () => pg.cpuMs());
+        const mine = inputs.filter((_, i) => i % centrals === k);
+        return runLoadgen(`${label}-${k + 1}`, central, ingestFlags(mine), runTimeout(totalBets(inputs)), () => pg.cpuMs());
       }),
     );
   } finally {

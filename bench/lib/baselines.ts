@@ -10,8 +10,8 @@ import { describeExit, NodeProcess, procStats, withTimeout } from '../../scripts
 import { checkExit } from './checks.js';
 import { totalBets, type AgencyInput } from './data.js';
 import { correctnessError } from './report.js';
-import { runLoadgen } from './loadgen.js';
-import { args, BATCH, LOADGEN_WINDOW, PARSE_ONLY, RELAY_FLOOR, SINK, WELCOME_FLOOR } from './settings.js';
+import { checkAcked, ingestFlags, runLoadgen, usPerBet } from './loadgen.js';
+import { args, PARSE_ONLY, RELAY_FLOOR, SINK, WELCOME_FLOOR } from './settings.js';
 import { childEnv, runDir, runTimeout, TMP } from './workspace.js';
 
 export type ParseMode = 'parse' | 'encode' | { readonly sendTo: number };
@@ -111,23 +111,12 @@ export async function relayFloorPerBet(inputs: readonly AgencyInput[]): Promise<
   const dir = runDir('relay-floor');
   const floor = await startListening('relay floor', [RELAY_FLOOR, join(dir, 'batches.bin'), String(inputs.length)]);
   const target = { port: floor.port, stats: () => procStats(floor.proc.pid) };
-  const files = inputs.flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
   try {
-    const run = await runLoadgen(
-      'relay-floor',
-      target,
-      ['--mode', 'ingest', '--batch', String(BATCH), '--window', String(LOADGEN_WINDOW), ...files],
-      runTimeout(totalBets(inputs)),
-    );
+    const run = await runLoadgen('relay-floor', target, ingestFlags(inputs), runTimeout(totalBets(inputs)));
     checkExit('relay floor', floor.proc, await withTimeout(floor.proc.exited, 30_000, 'relay floor'));
-    for (const input of inputs) {
-      const got = run.result.agencies.find((a) => a.agency === input.agency);
-      if (got?.stored !== input.expected.digest.lines) {
-        correctnessError(`relay floor: agency ${input.agency}: acked ${got?.stored}, sent ${input.expected.digest.lines}`);
-      }
-    }
-    const perBet = (cores: number) => (cores * (run.result.ingestMs ?? NaN) * 1000) / totalBets(inputs);
-    return { us: perBet(run.serverCores), kernelUs: perBet(run.serverKernelCores) };
+    checkAcked('relay floor', run.result, inputs, false);
+    const bets = totalBets(inputs);
+    return { us: usPerBet(run.serverCores, run.result, bets), kernelUs: usPerBet(run.serverKernelCores, run.result, bets) };
   } finally {
     floor.proc.signal('SIGKILL');
     if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });

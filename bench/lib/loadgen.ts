@@ -102,6 +102,32 @@ export async function runLoadgen(
   return { result: result, serverCores, serverKernelCores, loadgenCores, databaseCores };
 }
 
+/** The load generator's flags for figure 3's load: ingest mode, the benchmark's batch and window, one file per input. */
+export function ingestFlags(inputs: readonly AgencyInput[]): string[] {
+  const files = inputs.flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
+  return ['--mode', 'ingest', '--batch', String(BATCH), '--window', String(LOADGEN_WINDOW), ...files];
+}
+
+/** CPU per bet over the measured window, µs, for `cores` used during it. */
+export function usPerBet(cores: number, result: LoadgenResult, bets: number): number {
+  return (cores * (result.ingestMs ?? NaN) * 1000) / bets;
+}
+
+/** Every input's agency acked exactly its bets (and, with `winners`, got as many winners as its file holds). */
+export function checkAcked(label: string, result: LoadgenResult, inputs: readonly AgencyInput[], winners: boolean): void {
+  for (const input of inputs) {
+    const got = result.agencies.find((a) => a.agency === input.agency);
+    if (!got) correctnessError(`${label}: no result for agency ${input.agency}`);
+    else {
+      if (got.stored !== input.expected.digest.lines)
+        correctnessError(`${label}: agency ${input.agency}: acked ${got.stored}, sent ${input.expected.digest.lines}`);
+      if (winners && got.winners.length !== input.expected.winners) {
+        correctnessError(`${label}: agency ${input.agency}: ${got.winners.length} winners, its file has ${input.expected.winners}`);
+      }
+    }
+  }
+}
+
 /** Pre-encoded batches from one connection per input; bets/s from the first batch to the last ack. */
 export async function loadgenIngest(
   label: string,
@@ -117,33 +143,18 @@ export async function loadgenIngest(
     ? { SERVER_TLS_CERT: join(tlsDir, 'server.crt'), SERVER_TLS_KEY: join(tlsDir, 'server.key'), SERVER_TLS_CA: join(tlsDir, 'ca.crt') }
     : {};
   const central = await Central.start({ label, betsFile, agencies: inputs.length, durable, listenTimeoutMs: 60_000, env, ...limits });
-  const files = inputs.flatMap((i) => ['--file', `${i.agency}=${i.path}`]);
-  if (tlsDir) files.push('--tls-dir', tlsDir);
+  const flags = ingestFlags(inputs);
+  if (tlsDir) flags.push('--tls-dir', tlsDir);
   let run;
   try {
-    run = await runLoadgen(
-      label,
-      central,
-      ['--mode', 'ingest', '--batch', String(BATCH), '--window', String(LOADGEN_WINDOW), ...files],
-      runTimeout(totalBets(inputs)),
-    );
+    run = await runLoadgen(label, central, flags, runTimeout(totalBets(inputs)));
   } catch (error) {
     await central.stop();
     throw error;
   }
   const { before, exit } = await central.stop();
   checkCentral(label, central, exit, totalWinners(inputs));
-  for (const input of inputs) {
-    const got = run.result.agencies.find((a) => a.agency === input.agency);
-    if (!got) correctnessError(`${label}: no result for agency ${input.agency}`);
-    else {
-      if (got.stored !== input.expected.digest.lines)
-        correctnessError(`${label}: agency ${input.agency}: acked ${got.stored}, sent ${input.expected.digest.lines}`);
-      if (got.winners.length !== input.expected.winners) {
-        correctnessError(`${label}: agency ${input.agency}: ${got.winners.length} winners, its file has ${input.expected.winners}`);
-      }
-    }
-  }
+  checkAcked(label, run.result, inputs, true);
   verifyStored(label, betsFile, inputs);
   if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
   return { ...run, serverPeakRss: before?.peakRss ?? NaN, serverCpuMs: before?.cpuMs ?? NaN, central };

@@ -106,10 +106,14 @@ export async function postgres(ctx: Context): Promise<void> {
       for (const centrals of [1, 2, 3]) {
         const run = await pgIngest(pg, ctx.cap, centrals);
         const share = run.betsPerSecond / file;
+        const cores = run.centralCores + run.databaseCores + run.loadgenCores;
+        // The floor: this run's CPU per bet (centrals, database, load generators) with every core busy.
+        const bound = (run.betsPerSecond * CORES) / cores;
         const text =
           `${fmt.n(run.betsPerSecond)} bets/s = ${fmt.x(share)} the file store's ${fmt.n(file)}; ` +
           `cores: centrals ${run.centralCores.toFixed(2)}, PostgreSQL ${run.databaseCores.toFixed(2)}, load generators ${run.loadgenCores.toFixed(2)} ` +
-          `(${(run.centralCores + run.databaseCores + run.loadgenCores).toFixed(2)} of ${CORES}); peak RSS of a central ${fmt.mb(run.centralPeakRss)}`;
+          `(${cores.toFixed(2)} of ${CORES}: at this CPU per bet, ${CORES} busy cores store at best ${fmt.n(bound)} bets/s = ${fmt.x(bound / file)}); ` +
+          `peak RSS of a central ${fmt.mb(run.centralPeakRss)}`;
         say(`  ${centrals} central(s): ${text}`);
         row(
           `9${'abc'[centrals - 1]}. PostgreSQL store, ${capLabel(ctx)}, ${centrals} central(s) on one database, durable`,

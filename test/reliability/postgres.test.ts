@@ -182,6 +182,27 @@ function scenarios(): void {
       'naming the lottery it found',
     );
   });
+
+  // Fault: a database written by a central of another schema version (the wrong URL, or an upgrade without a new database).
+  t.test('a database of another schema version is refused and left as it is', async (t) => {
+    const pg = await Postgres.start(t);
+    pg.psql('CREATE TABLE lottery_schema (version int NOT NULL); INSERT INTO lottery_schema VALUES (1); CREATE TABLE bets (agency int)');
+    const server = spawnNode(t, 'old-schema', SERVER_MAIN, ['--host', '127.0.0.1', '--port', '0', '--agencies', '5'], {
+      cwd: workDir(t, 'old-schema'),
+      env: { SERVER_DATABASE_URL: pg.url },
+    });
+    t.not((await server.waitExit(60_000)).code, 0, 'the central does not start');
+    t.match(
+      server.logs().find((l) => l.level === 'CRITICAL')?.fields['error'],
+      /schema version 1; this central uses \d+/,
+      'naming the version it found',
+    );
+    t.equal(
+      pg.psql("SELECT string_agg(relname || ':' || relkind::text, ',' ORDER BY relname) FROM pg_class WHERE relname LIKE 'bets%'").trim(),
+      'bets:r',
+      'its tables are untouched',
+    );
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -254,6 +275,15 @@ async function checkEnd(t: Test, pg: Postgres, data: Dataset, finals: readonly C
     [...stored.keys()].sort(),
     data.inputs.map((_, i) => i + 1),
     'no other agency in the bets table',
+  );
+  t.equal(
+    pg
+      .psql(
+        "SELECT string_agg(DISTINCT tableoid::regclass || ':' || agency % 2, ',' ORDER BY tableoid::regclass || ':' || agency % 2) FROM bets",
+      )
+      .trim(),
+    'bets_0:0,bets_1:1',
+    "each lane's partition holds its agencies' bets only (even agencies in bets_0, odd in bets_1)",
   );
   const ledger = pg.psql('SELECT agency, stored, finished FROM agencies ORDER BY agency').trim().split('\n');
   t.same(

@@ -6,6 +6,12 @@
  * and the resume point are durable together, and a retry can never store a
  * bet twice. While one transaction commits, the next one fills up.
  *
+ * A central runs one committer per lane (pg-host.ts): each commits its own
+ * agencies into its own partition of `bets` on its own connection, so two
+ * database backends parse COPYs at once without waiting on each other (one
+ * backend's COPY is the slowest stage of the store; alone it leaves a core
+ * idle). An agency is in one lane only, so its writes keep their order.
+ *
  * The UPDATE is the fence: it applies only where the agency's row still has
  * this session's number and the position this session last committed. A
  * session taken over by another central (a newer Hello raised the number)
@@ -39,7 +45,6 @@ export interface Write {
   readonly position: number;
 }
 
-const COPY = 'COPY bets (agency, first_name, last_name, document, birthdate, number) FROM STDIN WITH (FORMAT csv)';
 const LEDGER = `
 UPDATE agencies AS a SET stored = a.stored + v.bets, settled = v.settled
   FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS v(agency, session, before, bets, settled)
@@ -49,13 +54,18 @@ UPDATE agencies AS a SET stored = a.stored + v.bets, settled = v.settled
 export class Committer {
   #queue: Write[] = [];
   #running: Promise<void> | null = null;
+  readonly #copy: string;
 
   constructor(
+    /** The table the lines are copied into: this lane's partition of `bets`. */
+    table: string,
     private readonly pool: Pool,
     private readonly onError: (error: Error) => void,
     /** A transaction committed, taking this long from BEGIN to COMMIT's answer. */
     private readonly onCommitted: (seconds: number) => void = () => undefined,
-  ) {}
+  ) {
+    this.#copy = `COPY ${table} (agency, first_name, last_name, document, birthdate, number) FROM STDIN WITH (FORMAT csv)`;
+  }
 
   enqueue(write: Write): void {
     if (write.claim.broken) return write.claim.lost(write.ticket, 'unavailable', 'an earlier write of this session failed');
@@ -108,7 +118,8 @@ export class Committer {
       client = await this.pool.connect();
       const started = performance.now();
       await client.query('BEGIN');
-      if (lines.length > 0) await pipeline(Readable.from(lines), client.query(copyFrom(COPY)));
+      if (lines.length > 0)
+        await pipeline(Readable.from(process.env.CONCAT ? [Buffer.concat(lines)] : lines), client.query(copyFrom(this.#copy)));
       const updated = await client.query<{ agency: number }>(LEDGER, [
         claims.map((c) => c.agency),
         claims.map((c) => c.session),

@@ -2,7 +2,7 @@
  * The database store on the accepting thread (SERVER_DATABASE_URL): bets
  * live in PostgreSQL, and several centrals may share it. This thread holds
  * every connection: a small pool for the sessions' group commits
- * (committer.ts) and queries, and one lease connection that holds, per
+ * (committer.ts, one per lane) and queries, and one lease connection that holds, per
  * agency in session here, an advisory lock — so one session per agency
  * across all centrals, released at once when a central dies (its
  * connection goes with it) — and that LISTENs for draws made elsewhere.
@@ -29,7 +29,7 @@ import {
 } from '../store.js';
 import { Committer, type Claim } from './committer.js';
 import type { StoreFailure, StoreReply, StoreRequest } from './messages.js';
-import { DRAW_LOCK, LOCK_NAMESPACE, prepareSchema, readLottery } from './schema.js';
+import { DRAW_LOCK, LANES, lanePartition, LOCK_NAMESPACE, prepareSchema, readLottery } from './schema.js';
 
 /** What a worker builds its PgWorkerStore from. */
 export interface PgWorkerInit {
@@ -58,7 +58,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 export class PgStoreHost implements StoreHost {
   readonly report: StoreReport;
   readonly #pool: pg.Pool;
-  readonly #committer: Committer;
+  /** One per lane: agency `a` commits through `#committers[a % LANES]`. */
+  readonly #committers: Committer[];
   readonly #claims = new Map<number, Claim & { port: MessagePort; lastTicket: number }>();
   readonly #drawnElsewhere: (() => void)[] = [];
   #lease: pg.Client | null = null;
@@ -72,10 +73,15 @@ export class PgStoreHost implements StoreHost {
   ) {
     this.#pool = pool;
     this.report = report;
-    this.#committer = new Committer(
-      pool,
-      (error) => this.#databaseError('commit', error),
-      (seconds) => options.counters?.commit(seconds),
+    this.#committers = Array.from(
+      { length: LANES },
+      (_, lane) =>
+        new Committer(
+          lanePartition(lane),
+          pool,
+          (error) => this.#databaseError('commit', error),
+          (seconds) => options.counters?.commit(seconds),
+        ),
     );
   }
 
@@ -84,7 +90,7 @@ export class PgStoreHost implements StoreHost {
     const timeout = options.queryTimeoutMs ?? 15_000;
     const pool = new pg.Pool({
       connectionString: options.url,
-      max: 4,
+      max: LANES + 2, // a connection per lane, and two for the sessions' queries and the draw
       connectionTimeoutMillis: 5000,
       query_timeout: timeout,
       statement_timeout: timeout,
@@ -204,7 +210,7 @@ export class PgStoreHost implements StoreHost {
   async close(): Promise<boolean> {
     this.#closing = true;
     clearInterval(this.#heartbeat);
-    await this.#committer.drain();
+    await Promise.all(this.#committers.map((committer) => committer.drain()));
     for (const agency of [...this.#claims.keys()]) await this.#release(agency);
     await this.#lease?.end().catch(() => undefined);
     await this.#pool.end();
@@ -298,7 +304,7 @@ export class PgStoreHost implements StoreHost {
           if (!claim) return reply({ op: 'lost', from: request.ticket, failure: 'unavailable', message: 'no session: say Hello first' });
           claim.lastTicket = request.ticket;
           const lines = request.op === 'append' ? request.lines : null;
-          return this.#committer.enqueue({
+          return this.#committers[claim.agency % LANES].enqueue({
             claim,
             ticket: request.ticket,
             lines,

@@ -8,14 +8,24 @@
  *   agencies   one row per agency that said Hello: bets stored, the file
  *              position settled, Done said, and the number of its current
  *              session (the fence that keeps an old session from writing)
- *   bets       agency, first_name, last_name, document, birthdate, number
+ *   bets       agency, first_name, last_name, document, birthdate, number;
+ *              in LANES partitions by agency (bets_0, bets_1), so that the
+ *              committers of two lanes never wait on one another to extend
+ *              one file (PostgreSQL 15 grows a table a page at a time under
+ *              a lock); read it as one table
  *   winners    what the draw found (agency, document)
  *
  * Operators and auditors can read all of them with psql.
  */
 import type { PoolClient } from 'pg';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** Group-commit lanes of a central, one partition of `bets` each: agency `a` is in lane `a % LANES`. */
+export const LANES = 2;
+
+/** The partition that holds the bets of `lane`'s agencies. */
+export const lanePartition = (lane: number) => `bets_${lane}`;
 
 /** Advisory-lock keys (the two-int form): our namespace, then what is locked. */
 export const LOCK_NAMESPACE = 0x4c4f54; // "LOT"
@@ -24,7 +34,6 @@ export const SCHEMA_LOCK = 0;
 export const DRAW_LOCK = 0x10000;
 
 const DDL = `
-CREATE TABLE IF NOT EXISTS lottery_schema (version int NOT NULL);
 CREATE TABLE IF NOT EXISTS lottery (
   id int PRIMARY KEY CHECK (id = 1),
   lottery_id text NOT NULL,
@@ -47,7 +56,8 @@ CREATE TABLE IF NOT EXISTS bets (
   document text NOT NULL,
   birthdate date NOT NULL,
   number int NOT NULL
-);
+) PARTITION BY LIST ((agency % ${LANES}));
+${Array.from({ length: LANES }, (_, lane) => `CREATE TABLE IF NOT EXISTS ${lanePartition(lane)} PARTITION OF bets FOR VALUES IN (${lane});`).join('\n')}
 CREATE TABLE IF NOT EXISTS winners (
   agency int NOT NULL,
   document text NOT NULL
@@ -71,12 +81,16 @@ export async function prepareSchema(
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_NAMESPACE, SCHEMA_LOCK]);
-    await client.query(DDL);
+    // The version first: the tables of another version are left as they are.
+    await client.query('CREATE TABLE IF NOT EXISTS lottery_schema (version int NOT NULL)');
     const version = await client.query<{ version: number }>('SELECT version FROM lottery_schema');
-    if (version.rows.length === 0) await client.query('INSERT INTO lottery_schema (version) VALUES ($1)', [SCHEMA_VERSION]);
-    else if (version.rows[0].version !== SCHEMA_VERSION) {
-      throw new Error(`the database holds schema version ${version.rows[0].version}; this central uses ${SCHEMA_VERSION}`);
+    if (version.rows.length > 0 && version.rows[0].version !== SCHEMA_VERSION) {
+      throw new Error(
+        `the database holds schema version ${version.rows[0].version}; this central uses ${SCHEMA_VERSION} (use an empty database for a new lottery)`,
+      );
     }
+    await client.query(DDL);
+    if (version.rows.length === 0) await client.query('INSERT INTO lottery_schema (version) VALUES ($1)', [SCHEMA_VERSION]);
     const inserted = await client.query('INSERT INTO lottery (id, lottery_id, roster) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING', [
       newLotteryId,
       [...roster],

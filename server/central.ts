@@ -35,6 +35,8 @@ export class Central {
   readonly #settings: WorkerSettings;
   #store: StoreHost | null = null;
   #pool: WorkerPool | null = null;
+  /** The lottery is drawn (here or at another central): agencies leaving now come back for winners only, if at all. */
+  #drawn = false;
   #coordinator: Coordinator | null = null;
   #nextConnection = 1;
   #stopping = false;
@@ -75,7 +77,13 @@ export class Central {
     await this.#startStatus();
     await this.#openStore();
     // Workers for the agencies expected, started now so that none is started on an agency's critical path.
-    this.#pool = new WorkerPool({ backend: this.#store!.report.backend }, this.logger);
+    // A spare while the draw is to come and some roster agency has no connection (yet, or again); with no roster, always.
+    const roster = this.config.roster.length;
+    this.#pool = new WorkerPool(
+      { backend: this.#store!.report.backend },
+      this.logger,
+      () => roster === 0 || (!this.#drawn && this.#links.size < roster),
+    );
     this.#pool.fill(poolSize(this.config.roster.length, this.config.maxConnections));
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
@@ -148,7 +156,10 @@ export class Central {
     }
     this.#coordinator = new Coordinator(store, this.#central, config.roster, logger, {
       finished: (agency, finished) => this.#board.agencyFinished(agency, finished),
-      drawn: (winners, seconds) => this.#board.drawn(winners, seconds),
+      drawn: (winners, seconds) => {
+        this.#drawn = true;
+        this.#board.drawn(winners, seconds);
+      },
     });
     await this.#coordinator.resume();
   }
@@ -210,6 +221,7 @@ export class Central {
   /** Releases what the worker held; a worker that died holding the store's lock or sync fail-stops it. */
   async #workerExited(link: WorkerLink, threadId: number): Promise<void> {
     this.#links.delete(link);
+    this.#pool?.replenish();
     if (link.agency) this.#central.releaseAgency(link.agency);
     if (await this.#store!.threadExited(threadId, link.agency)) return;
     // A worker may have recorded a Done durably and died before saying so.

@@ -3,9 +3,12 @@
  * worker thread (a new V8 isolate that loads and compiles the session and
  * storage code) costs 70–95 ms of CPU; started at accept time, that sits
  * between an agency's connect and its Welcome. The pool starts `size`
- * workers at boot (one per roster agency and the spare, capped) and keeps
- * one spare after that, so a reconnection finds one ready too, and no
- * worker starts while the roster's agencies send their bets. Each worker
+ * workers at boot (one per roster agency, capped) and keeps one spare after
+ * that while the central wants it: until the draw, while fewer connections
+ * are open than the roster has agencies. So a connection that is no agency (a probe) or a
+ * reconnection finds a worker ready, no worker starts while the whole
+ * roster sends its bets, and no idle isolate (about 12 MB) waits for nobody
+ * then; the next spare starts when a connection ends. Each worker
  * still serves exactly one connection: `take` hands it over for good, and it
  * exits when its connection ends. An idle worker has been given nothing (no store, no
  * socket), so one that dies idle is dropped and logged, never counted as a
@@ -16,7 +19,7 @@ import type { Logger } from '../common/logger.js';
 import type { MainToWorker, WorkerBoot } from './thread-messages.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
-/** Idle workers kept once the boot set is taken: the next connection (a reconnection) finds one ready. */
+/** Idle workers kept once the boot set is taken (while the central wants one): the next connection (a reconnection) finds one ready. */
 const SPARE = 1;
 /** The most workers started at boot, whatever the roster: each idle one holds an isolate (a few MB). */
 export const MAX_POOL_SIZE = 16;
@@ -25,7 +28,7 @@ export const DEFAULT_POOL_SIZE = 2;
 
 /** Workers to start at boot for a roster of `agencies` (0: no roster) under a connection limit. */
 export function poolSize(agencies: number, maxConnections: number): number {
-  const wanted = agencies > 0 ? agencies + SPARE : DEFAULT_POOL_SIZE;
+  const wanted = agencies > 0 ? agencies : DEFAULT_POOL_SIZE;
   return Math.max(1, Math.min(wanted, MAX_POOL_SIZE, maxConnections));
 }
 
@@ -37,6 +40,8 @@ export class WorkerPool {
   constructor(
     private readonly boot: WorkerBoot,
     private readonly logger: Logger,
+    /** Whether a spare is worth its memory now (asked when a worker is taken and when `replenish` is called). */
+    private readonly spareWanted: () => boolean = () => true,
   ) {}
 
   /** Starts `count` idle workers (they load their code in the background). */
@@ -57,17 +62,21 @@ export class WorkerPool {
     } else {
       worker = this.#start();
     }
-    this.#replenish();
+    this.replenish();
     return worker;
   }
 
-  /** Tops the spares up once the connection in hand has its worker: a thread's start is not on its path. */
-  #replenish(): void {
+  /**
+   * Tops the spares up, once the connection in hand has its worker (a
+   * thread's start is not on its path), if the central wants a spare then.
+   * The central calls it when a connection ends, too.
+   */
+  replenish(): void {
     if (this.#replenishing || this.#idle.size >= SPARE) return;
     this.#replenishing = true;
     setImmediate(() => {
       this.#replenishing = false;
-      while (this.#idle.size < SPARE && !this.#closed) this.#startIdle();
+      while (this.#idle.size < SPARE && !this.#closed && this.spareWanted()) this.#startIdle();
     });
   }
 

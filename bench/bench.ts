@@ -59,8 +59,9 @@
  * 10–13 (the contract's default configuration: 10 bets a batch):
  *  10. one agency's CPU on the reference agency-1.csv against csv-parse alone
  *      (and its floor, parse-only --encode), five rounds side by side;
- *  11. the reference dataset, 5 agencies, from the central's `listening` to
- *      the last agency's exit, against csv-parse alone in 5 processes;
+ *  11. the reference dataset, 5 agencies started against a listening, idle
+ *      central, to the last agency's exit, against csv-parse alone in 5
+ *      processes (both timed from the first spawn to the last exit);
  *  12. connect → Welcome with the central idle, one Hello at a time, and one
  *      worker's start-up CPU (idle centrals with 10 and 2 pre-started workers);
  *  13. the central's CPU per stored bet on figure 3's durable load.

@@ -25,6 +25,11 @@
  * presents DIR/agency-<id>.crt. Connections and handshakes are made before
  * the clock starts; encryption is timed.
  *
+ * --start on-signal (ingest mode): once every connection has its Welcome,
+ * print `EVENT ready` and wait for SIGUSR2 before the clock starts, so that
+ * several load generators (one per central, figure 9) send together, none
+ * of them still encoding while the others are measured.
+ *
  * Output: `EVENT start` / `EVENT end` around the measured window (so the
  * benchmark can sample the server's CPU), then one `RESULT {json}` line.
  * Any protocol surprise is fatal: message on stderr, exit 1.
@@ -63,6 +68,8 @@ interface Options {
   settleMs: number;
   /** Mutual TLS with the certificates in this folder; null: plain TCP. */
   tlsDir: string | null;
+  /** Ingest mode: start at once, or at SIGUSR2 after `EVENT ready`. */
+  start: 'now' | 'on-signal';
 }
 
 function fail(message: string): never {
@@ -81,6 +88,7 @@ function parseArgs(argv: string[]): Options {
     window: 128,
     settleMs: 300,
     tlsDir: null,
+    start: 'now',
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -111,6 +119,10 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--window':
         o.window = Number(value);
+        break;
+      case '--start':
+        if (value !== 'now' && value !== 'on-signal') fail(`--start wants now or on-signal, got ${value}`);
+        o.start = value;
         break;
       case '--settle-ms':
         o.settleMs = Number(value);
@@ -325,6 +337,12 @@ async function ingest(o: Options): Promise<void> {
   );
   const connectMs = connected - opened;
   const totalBets = encoded.reduce((n, e) => n + e.bets, 0);
+  if (o.start === 'on-signal') {
+    await new Promise((go) => {
+      process.once('SIGUSR2', go);
+      process.stdout.write('EVENT ready\n');
+    });
+  }
 
   process.stdout.write('EVENT start\n');
   const start = performance.now();

@@ -1,7 +1,8 @@
 /**
  * Figure 9: figure 3's run with the bets in PostgreSQL (a throw-away cluster,
  * scripts/postgres-cluster.ts), on 1, 2 and 3 centrals sharing the database,
- * against the file store on the same files just before.
+ * against the file store on the same files just before: one central in
+ * rounds of pairs (the median pair reported), two and three once each.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,8 +10,8 @@ import { PostgresCluster, postgresUnavailable } from '../../scripts/postgres-clu
 import { Central } from '../lib/central.js';
 import { checkCentral, verifyStored } from '../lib/checks.js';
 import { totalBets, type AgencyInput } from '../lib/data.js';
-import { ingestFlags, loadgenIngest, runLoadgen, type LoadgenRun } from '../lib/loadgen.js';
-import { correctnessError, figure, fmt, row, say, verdict } from '../lib/report.js';
+import { ingestFlags, loadgenIngest, runLoadgen, StartGate, type LoadgenRun } from '../lib/loadgen.js';
+import { correctnessError, figure, fmt, medianRound, roundsNote, row, say, verdict } from '../lib/report.js';
 import { args, CORES, sizes, TARGET } from '../lib/settings.js';
 import { runDir, runTimeout } from '../lib/workspace.js';
 import { capLabel, type Context } from './context.js';
@@ -19,7 +20,7 @@ import { drawRun } from './draw.js';
 interface PgIngestRun {
   readonly centrals: number;
   readonly bets: number;
-  /** All bets over the longest load generator's window (first batch to last ack). */
+  /** All bets over the load generators' joined window (the first one's first batch to the last one's last ack). */
   readonly betsPerSecond: number;
   readonly centralCores: number;
   /** The load generators' and PostgreSQL's cores over the same window (the first load generator's). */
@@ -36,6 +37,8 @@ interface PgIngestRun {
 async function pgIngest(pg: PostgresCluster, inputs: readonly AgencyInput[], centrals: number): Promise<PgIngestRun> {
   const label = `postgres-${centrals}`;
   pg.psql('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  // The runs before leave dirty pages and WAL for a checkpoint: done now, not inside this run's window.
+  pg.psql('CHECKPOINT');
   const dir = runDir(label);
   const started: Central[] = [];
   let runs: Array<Omit<LoadgenRun, 'serverPeakRss' | 'serverCpuMs' | 'central'>>;
@@ -45,10 +48,12 @@ async function pgIngest(pg: PostgresCluster, inputs: readonly AgencyInput[], cen
       const options = { label: `${label}-${k + 1}`, betsFile: join(dir, `unused-${k + 1}.csv`), agencies: inputs.length };
       started.push(await Central.start({ ...options, durable: true, listenTimeoutMs: 60_000, databaseUrl: pg.url }));
     }
+    // One load generator per central; with several, they encode first and then all start sending at once.
+    const gate = centrals > 1 ? new StartGate(centrals) : null;
     runs = await Promise.all(
       started.map((central, k) => {
         const mine = inputs.filter((_, i) => i % centrals === k);
-        return runLoadgen(`${label}-${k + 1}`, central, ingestFlags(mine), runTimeout(totalBets(inputs)), () => pg.cpuMs());
+        return runLoadgen(`${label}-${k + 1}`, central, ingestFlags(mine), runTimeout(totalBets(inputs)), () => pg.cpuMs(), gate);
       }),
     );
   } finally {
@@ -76,7 +81,8 @@ async function pgIngest(pg: PostgresCluster, inputs: readonly AgencyInput[], cen
   verifyStored(label, copy, inputs);
   if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
   const bets = runs.reduce((n, run) => n + (run.result.bets ?? 0), 0);
-  const windowMs = Math.max(...runs.map((run) => run.result.ingestMs ?? NaN));
+  // The span from the first load generator's start to the last one's end.
+  const windowMs = Math.max(...runs.map((run) => run.window.end)) - Math.min(...runs.map((run) => run.window.start));
   return {
     centrals,
     bets,
@@ -88,6 +94,19 @@ async function pgIngest(pg: PostgresCluster, inputs: readonly AgencyInput[], cen
   };
 }
 
+/** One database run against the file store's `file` bets/s: the share, each party's cores, the CPU bound, a central's peak RSS. */
+function describe(run: PgIngestRun, file: number): string {
+  const cores = run.centralCores + run.databaseCores + run.loadgenCores;
+  // The floor: this run's CPU per bet (centrals, database, load generators) with every core busy.
+  const bound = (run.betsPerSecond * CORES) / cores;
+  return (
+    `${fmt.n(run.betsPerSecond)} bets/s = ${fmt.x(run.betsPerSecond / file)} the file store's ${fmt.n(file)}; ` +
+    `cores: centrals ${run.centralCores.toFixed(2)}, PostgreSQL ${run.databaseCores.toFixed(2)}, load generators ${run.loadgenCores.toFixed(2)} ` +
+    `(${cores.toFixed(2)} of ${CORES}: at this CPU per bet, ${CORES} busy cores store at best ${fmt.n(bound)} bets/s = ${fmt.x(bound / file)}); ` +
+    `peak RSS of a central ${fmt.mb(run.centralPeakRss)}`
+  );
+}
+
 export async function postgres(ctx: Context): Promise<void> {
   await figure(`9. PostgreSQL store, ${capLabel(ctx)}, 1–3 centrals; draw`, async () => {
     const why = postgresUnavailable();
@@ -97,29 +116,36 @@ export async function postgres(ctx: Context): Promise<void> {
     }
     const pg = await PostgresCluster.start();
     try {
-      // The file store first, same files, same moment: the yardstick.
-      const yardstick = await loadgenIngest('postgres-yardstick', ctx.cap, true);
-      const file = yardstick.result.betsPerSecond ?? NaN;
-      say(
-        `  file store: ${fmt.n(file)} bets/s; cores: central ${yardstick.serverCores.toFixed(2)}, load generator ${yardstick.loadgenCores.toFixed(2)}`,
+      // Rounds of pairs, the file store first on the same files at the same moment (the yardstick), then one central on the
+      // database; the median pair is reported. Two and three centrals run once each, against that pair's file store.
+      const pairs: Array<{ file: number; run: PgIngestRun }> = [];
+      for (let i = 1; i <= sizes.durableRounds; i++) {
+        const yardstick = await loadgenIngest(`postgres-yardstick-${i}`, ctx.cap, true);
+        const file = yardstick.result.betsPerSecond ?? NaN;
+        say(
+          `  round ${i}: file store ${fmt.n(file)} bets/s; cores: central ${yardstick.serverCores.toFixed(2)}, load generator ${yardstick.loadgenCores.toFixed(2)}`,
+        );
+        const run = await pgIngest(pg, ctx.cap, 1);
+        say(`  round ${i}: 1 central: ${describe(run, file)}`);
+        pairs.push({ file, run });
+      }
+      const { file, run: one } = medianRound(pairs, (p) => p.run.betsPerSecond / p.file);
+      const shares = pairs.map((p) => p.run.betsPerSecond / p.file);
+      row(
+        `9a. PostgreSQL store, ${capLabel(ctx)}, 1 central on one database, durable`,
+        `${describe(one, file)}${roundsNote(shares)}`,
+        `≥ ${TARGET.postgresShare}× the file store`,
+        verdict(one.betsPerSecond / file >= TARGET.postgresShare),
       );
-      for (const centrals of [1, 2, 3]) {
+      for (const centrals of [2, 3]) {
         const run = await pgIngest(pg, ctx.cap, centrals);
-        const share = run.betsPerSecond / file;
-        const cores = run.centralCores + run.databaseCores + run.loadgenCores;
-        // The floor: this run's CPU per bet (centrals, database, load generators) with every core busy.
-        const bound = (run.betsPerSecond * CORES) / cores;
-        const text =
-          `${fmt.n(run.betsPerSecond)} bets/s = ${fmt.x(share)} the file store's ${fmt.n(file)}; ` +
-          `cores: centrals ${run.centralCores.toFixed(2)}, PostgreSQL ${run.databaseCores.toFixed(2)}, load generators ${run.loadgenCores.toFixed(2)} ` +
-          `(${cores.toFixed(2)} of ${CORES}: at this CPU per bet, ${CORES} busy cores store at best ${fmt.n(bound)} bets/s = ${fmt.x(bound / file)}); ` +
-          `peak RSS of a central ${fmt.mb(run.centralPeakRss)}`;
-        say(`  ${centrals} central(s): ${text}`);
+        const text = `${describe(run, file)} (against the file store of 9a's median round)`;
+        say(`  ${centrals} centrals: ${text}`);
         row(
-          `9${'abc'[centrals - 1]}. PostgreSQL store, ${capLabel(ctx)}, ${centrals} central(s) on one database, durable`,
+          `9${'abc'[centrals - 1]}. PostgreSQL store, ${capLabel(ctx)}, ${centrals} centrals on one database, durable`,
           text,
           `≥ ${TARGET.postgresShare}× the file store`,
-          verdict(share >= TARGET.postgresShare),
+          verdict(run.betsPerSecond / file >= TARGET.postgresShare),
         );
       }
       const run = await drawRun(sizes.drawLines, sizes.drawAgencies, pg);

@@ -40,10 +40,27 @@ export interface LoadgenRun {
   readonly loadgenCores: number;
   /** Cores used by the database during the window, when a `database` CPU reading was given (else NaN). */
   readonly databaseCores: number;
+  /** The measured window on this process's clock (performance.now() at EVENT start and end): to join several load generators' windows. */
+  readonly window: { readonly start: number; readonly end: number };
   readonly serverPeakRss: number;
   /** The central's whole CPU, start to stop (its start-up, every worker, the draw). */
   readonly serverCpuMs: number;
   readonly central: Central;
+}
+
+/**
+ * Several load generators started together: each waits at `EVENT ready`
+ * (--start on-signal) until all have arrived, then all get SIGUSR2.
+ */
+export class StartGate {
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(private readonly parties: number) {}
+
+  arrive(go: () => void): void {
+    this.#waiting.push(go);
+    if (this.#waiting.length === this.parties) for (const start of this.#waiting) start();
+  }
 }
 
 /** What the load generator runs against: a central, or one of the benchmark's floors. */
@@ -60,18 +77,21 @@ export async function runLoadgen(
   timeoutMs: number,
   /** The database's CPU so far, ms (PostgresCluster.cpuMs), sampled with the others. */
   database: () => number = () => NaN,
+  /** Start together with the other load generators at this gate (ingest mode). */
+  gate: StartGate | null = null,
 ): Promise<Omit<LoadgenRun, 'serverPeakRss' | 'serverCpuMs' | 'central'>> {
   let result: LoadgenResult | null = null;
   const samples: Array<{ server: ProcStats | null; loadgen: ProcStats | null; databaseMs: number; at: number }> = [];
   const loadgen: NodeProcess = new NodeProcess(
     `loadgen ${label}`,
-    [...profileArgs('loadgen'), LOAD_GENERATOR, '--port', String(central.port), ...loadgenArgs],
+    [...profileArgs('loadgen'), LOAD_GENERATOR, '--port', String(central.port), ...loadgenArgs, ...(gate ? ['--start', 'on-signal'] : [])],
     {
       cwd: TMP,
       env: childEnv({}),
       keepLines: false,
       onLine: (line, at) => {
-        if (line.startsWith('EVENT '))
+        if (line === 'EVENT ready') gate?.arrive(() => loadgen.signal('SIGUSR2'));
+        else if (line.startsWith('EVENT '))
           samples.push({ server: central.stats(), loadgen: procStats(loadgen.pid), databaseMs: database(), at });
         else if (line.startsWith('RESULT ')) result = JSON.parse(line.slice('RESULT '.length)) as LoadgenResult;
       },
@@ -99,7 +119,8 @@ export async function runLoadgen(
     }
     if (a.loadgen && b.loadgen) loadgenCores = (b.loadgen.cpuMs - a.loadgen.cpuMs) / (b.at - a.at);
   }
-  return { result: result, serverCores, serverKernelCores, loadgenCores, databaseCores };
+  const window = { start: a?.at ?? NaN, end: b?.at ?? NaN };
+  return { result: result, serverCores, serverKernelCores, loadgenCores, databaseCores, window };
 }
 
 /** The load generator's flags for figure 3's load: ingest mode, the benchmark's batch and window, one file per input. */

@@ -9,7 +9,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Logger } from '../common/logger.js';
 import { createAgencyTlsServer } from './tls-listener.js';
 import { encodeErrorReply, ErrorCode, MessageType } from '../protocol/index.js';
-import { CentralState } from './central-state.js';
+import { CentralState, DrawState } from './central-state.js';
 import type { ServerConfig } from './config.js';
 import { Coordinator } from './coordinator.js';
 import { SharedCounters } from './counters.js';
@@ -35,8 +35,6 @@ export class Central {
   readonly #settings: WorkerSettings;
   #store: StoreHost | null = null;
   #pool: WorkerPool | null = null;
-  /** The lottery is drawn (here or at another central): agencies leaving now come back for winners only, if at all. */
-  #drawn = false;
   #coordinator: Coordinator | null = null;
   #nextConnection = 1;
   #stopping = false;
@@ -82,7 +80,7 @@ export class Central {
     this.#pool = new WorkerPool(
       { backend: this.#store!.report.backend },
       this.logger,
-      () => roster === 0 || (!this.#drawn && this.#links.size < roster),
+      () => roster === 0 || (this.#central.drawState() !== DrawState.Done && this.#links.size < roster),
     );
     this.#pool.fill(poolSize(this.config.roster.length, this.config.maxConnections));
     await new Promise<void>((resolve, reject) => {
@@ -156,10 +154,7 @@ export class Central {
     }
     this.#coordinator = new Coordinator(store, this.#central, config.roster, logger, {
       finished: (agency, finished) => this.#board.agencyFinished(agency, finished),
-      drawn: (winners, seconds) => {
-        this.#drawn = true;
-        this.#board.drawn(winners, seconds);
-      },
+      drawn: (winners, seconds) => this.#board.drawn(winners, seconds),
     });
     await this.#coordinator.resume();
   }

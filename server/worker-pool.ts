@@ -5,12 +5,12 @@
  * between an agency's connect and its Welcome. The pool starts `size`
  * workers at boot (one per roster agency, capped) and keeps one spare after
  * that while the central wants it: until the draw, while fewer connections
- * are open than the roster has agencies. So a connection that is no agency (a probe) or a
- * reconnection finds a worker ready, no worker starts while the whole
- * roster sends its bets, and no idle isolate (about 12 MB) waits for nobody
- * then; the next spare starts when a connection ends. Each worker
- * still serves exactly one connection: `take` hands it over for good, and it
- * exits when its connection ends. An idle worker has been given nothing (no store, no
+ * are open than the roster has agencies. So a connection that is no agency
+ * (a probe) or a reconnection finds a worker ready, no worker starts while
+ * the whole roster sends its bets, and no idle isolate (about 12 MB) waits
+ * for nobody then; the next spare starts when a connection ends. Each
+ * worker still serves exactly one connection: `take` hands it over for
+ * good, and it exits when its connection ends. An idle worker has been given nothing (no store, no
  * socket), so one that dies idle is dropped and logged, never counted as a
  * connection.
  */

@@ -171,32 +171,18 @@ function scenarios(): void {
     );
     for (const c of [a, b]) t.equal(await c.stop(), 0, 'stops cleanly');
 
-    const other = spawnNode(t, 'other-roster', SERVER_MAIN, ['--host', '127.0.0.1', '--port', '0', '--agencies', '3'], {
-      cwd: workDir(t, 'other'),
-      env: { SERVER_DATABASE_URL: pg.url },
-    });
-    t.equal((await other.waitExit(60_000)).code, 2, 'a central with another roster on this database exits 2');
-    t.match(
-      other.logs().find((l) => l.level === 'CRITICAL')?.fields['error'],
-      /holds lottery \w+ .*roster of 5 agencies/,
-      'naming the lottery it found',
-    );
+    const other = await startRefused(t, pg, 'other-roster', 3);
+    t.equal(other.code, 2, 'a central with another roster on this database exits 2');
+    t.match(other.critical, /holds lottery \w+ .*roster of 5 agencies/, 'naming the lottery it found');
   });
 
   // Fault: a database written by a central of another schema version (the wrong URL, or an upgrade without a new database).
   t.test('a database of another schema version is refused and left as it is', async (t) => {
     const pg = await Postgres.start(t);
     pg.psql('CREATE TABLE lottery_schema (version int NOT NULL); INSERT INTO lottery_schema VALUES (1); CREATE TABLE bets (agency int)');
-    const server = spawnNode(t, 'old-schema', SERVER_MAIN, ['--host', '127.0.0.1', '--port', '0', '--agencies', '5'], {
-      cwd: workDir(t, 'old-schema'),
-      env: { SERVER_DATABASE_URL: pg.url },
-    });
-    t.not((await server.waitExit(60_000)).code, 0, 'the central does not start');
-    t.match(
-      server.logs().find((l) => l.level === 'CRITICAL')?.fields['error'],
-      /schema version 1; this central uses \d+/,
-      'naming the version it found',
-    );
+    const server = await startRefused(t, pg, 'old-schema', 5);
+    t.not(server.code, 0, 'the central does not start');
+    t.match(server.critical, /schema version 1; this central uses \d+/, 'naming the version it found');
     t.equal(
       pg.psql("SELECT string_agg(relname || ':' || relkind::text, ',' ORDER BY relname) FROM pg_class WHERE relname LIKE 'bets%'").trim(),
       'bets:r',
@@ -216,6 +202,16 @@ async function prepare(t: Test): Promise<{ pg: Postgres; data: Dataset }> {
     seed: 13,
   });
   return { pg, data };
+}
+
+/** A central on `pg` with a roster of `agencies` that is expected to refuse to start: its exit code and its CRITICAL line's error. */
+async function startRefused(t: Test, pg: Postgres, name: string, agencies: number): Promise<{ code: number | null; critical: unknown }> {
+  const server = spawnNode(t, name, SERVER_MAIN, ['--host', '127.0.0.1', '--port', '0', '--agencies', String(agencies)], {
+    cwd: workDir(t, name),
+    env: { SERVER_DATABASE_URL: pg.url },
+  });
+  const { code } = await server.waitExit(60_000);
+  return { code, critical: server.logs().find((l) => l.level === 'CRITICAL')?.fields['error'] };
 }
 
 function central(t: Test, pg: Postgres, name: string, opts: { url?: string; timeout?: string; port?: number } = {}): Promise<ServerHandle> {

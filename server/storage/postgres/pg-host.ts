@@ -29,7 +29,7 @@ import {
 } from '../store.js';
 import { Committer, type Claim } from './committer.js';
 import type { StoreFailure, StoreReply, StoreRequest } from './messages.js';
-import { DRAW_LOCK, LANES, lanePartition, LOCK_NAMESPACE, prepareSchema, readLottery } from './schema.js';
+import { DRAW_LOCK, LANES, laneOf, lanePartition, LOCK_NAMESPACE, prepareSchema, readLottery } from './schema.js';
 
 /** What a worker builds its PgWorkerStore from. */
 export interface PgWorkerInit {
@@ -58,7 +58,7 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 export class PgStoreHost implements StoreHost {
   readonly report: StoreReport;
   readonly #pool: pg.Pool;
-  /** One per lane: agency `a` commits through `#committers[a % LANES]`. */
+  /** One per lane: an agency commits through `#committers[laneOf(agency)]`. */
   readonly #committers: Committer[];
   readonly #claims = new Map<number, Claim & { port: MessagePort; lastTicket: number }>();
   readonly #drawnElsewhere: (() => void)[] = [];
@@ -304,7 +304,7 @@ export class PgStoreHost implements StoreHost {
           if (!claim) return reply({ op: 'lost', from: request.ticket, failure: 'unavailable', message: 'no session: say Hello first' });
           claim.lastTicket = request.ticket;
           const lines = request.op === 'append' ? request.lines : null;
-          return this.#committers[claim.agency % LANES].enqueue({
+          return this.#committers[laneOf(claim.agency)].enqueue({
             claim,
             ticket: request.ticket,
             lines,

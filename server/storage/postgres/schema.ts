@@ -21,8 +21,11 @@ import type { PoolClient } from 'pg';
 
 export const SCHEMA_VERSION = 2;
 
-/** Group-commit lanes of a central, one partition of `bets` each: agency `a` is in lane `a % LANES`. */
+/** Group-commit lanes of a central, one partition of `bets` each (laneOf). */
 export const LANES = 2;
+
+/** The lane, and so the partition, of an agency's bets. */
+export const laneOf = (agency: number) => agency % LANES;
 
 /** The partition that holds the bets of `lane`'s agencies. */
 export const lanePartition = (lane: number) => `bets_${lane}`;

@@ -82,6 +82,8 @@ t.test('SIGTERM to the server mid-ingest', async (t) => {
   const clients = files.map((dataFile, i) =>
     startClient(t, { id: i + 1, port: server.port, dataFile, batch: BATCH, loopAmount: 2, env: { CLI_LOG_LEVEL: 'DEBUG' } }),
   );
+  // Every agency in session first: on a loaded machine the last one may still be starting when the others have sent 300 batches.
+  await server.process.waitForCount((l) => l.action === 'session_started' && l.result === 'success', 3, 'session_started lines');
   await server.process.waitForCount((l) => l.action === 'apuesta_recibida' && l.result === 'success', 300, 'apuesta_recibida lines');
   const started = Date.now();
   t.equal(await server.stop('SIGTERM'), 0, 'server exits 0');

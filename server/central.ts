@@ -82,7 +82,7 @@ export class Central {
       this.logger,
       () => roster === 0 || (this.#central.drawState() !== DrawState.Done && this.#links.size < roster),
     );
-    this.#pool.fill(poolSize(this.config.roster.length, this.config.maxConnections));
+    this.#pool.fill(poolSize(roster, this.config.maxConnections));
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen({ host: this.config.host, port: this.config.port, backlog: this.config.listenBacklog }, () => {

@@ -10,9 +10,9 @@
  * the whole roster sends its bets, and no idle isolate (about 12 MB) waits
  * for nobody then; the next spare starts when a connection ends. Each
  * worker still serves exactly one connection: `take` hands it over for
- * good, and it exits when its connection ends. An idle worker has been given nothing (no store, no
- * socket), so one that dies idle is dropped and logged, never counted as a
- * connection.
+ * good, and it exits when its connection ends. An idle worker has been
+ * given nothing (no store, no socket), so one that dies idle is dropped and
+ * logged, never counted as a connection.
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../common/logger.js';

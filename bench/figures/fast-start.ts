@@ -6,8 +6,7 @@
  *      rounds side by side;
  *  11. the reference dataset, 5 agencies started against a listening, idle
  *      central, to the last agency's exit, against csv-parse alone in 5
- *      processes (and
- *      its floor, the five parse-only --encode at once);
+ *      processes (and its floor, the five parse-only --encode at once);
  *  12. connect → Welcome with the central idle, one Hello at a time, and one
  *      worker's start-up CPU (idle centrals with 10 and 2 pre-started workers);
  *  13. the central's CPU per stored bet on figure 3's durable load, beside

@@ -5,9 +5,9 @@
  * agency has no connection, and a central stopped with idle workers still
  * waiting closes them with one line and exits 0.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import t from 'tap';
 import { MessageType } from '../../protocol/index.js';
-import { setTimeout as delay } from 'node:timers/promises';
 import { findLogs, startServer, type ServerHandle } from '../helpers/processes.js';
 import { frames, RawPeer } from '../helpers/raw-peer.js';
 

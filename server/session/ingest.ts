@@ -2,7 +2,7 @@
  * The betting phase: BetBatch frames checked, staged, written, acknowledged.
  *
  * Batches received together (one socket read) are checked and turned into
- * bets.csv lines on their bytes (BatchLineWriter), staged, then written as
+ * the store's records on their bytes (its RecordWriter), staged, then written as
  * one store write, made durable by the store's group commit, and logged and
  * answered together, in arrival order. A batch with an invalid bet is refused
  * whole, and its file position is settled durably too, so that the agency's
@@ -26,12 +26,10 @@ import {
   validateBet,
   type Bet,
 } from '../../protocol/index.js';
-import { BatchLineWriter } from '../storage/batch-lines.js';
-import { formatBetLines } from '../storage/csv-line.js';
-import { StoreClosed, type AgencyLedger, type Ticket } from '../storage/store.js';
+import { StoreClosed, type AgencyLedger, type RecordWriter, type Ticket } from '../storage/store.js';
 import type { SessionCore } from './core.js';
 
-/** A batch checked and turned into lines, not yet written. */
+/** A batch checked and turned into records, not yet written. */
 interface Staged {
   readonly seq: number;
   readonly count: number;
@@ -52,7 +50,7 @@ type Pending =
   | { readonly seq: number; readonly ticket: Ticket; readonly stored: number; readonly count: number; readonly bets: readonly Bet[] | null }
   | { readonly seq: number; readonly ticket: Ticket | null; readonly count: number; readonly refused: Refusal };
 
-/** Staged lines are written once they reach this size, even mid-read. */
+/** Staged records are written once they reach this size, even mid-read. */
 const STAGE_LIMIT_BYTES = 32 * 1024;
 
 export class Ingest {
@@ -65,7 +63,7 @@ export class Ingest {
   #staged: Staged[] = [];
   #pending: Pending[] = [];
   #acking: Promise<void> | null = null;
-  #lines: BatchLineWriter | null = null;
+  #records: RecordWriter | null = null;
 
   constructor(private readonly core: SessionCore) {}
 
@@ -76,14 +74,14 @@ export class Ingest {
 
   /** The agency was welcomed: batches continue from its durable ledger. */
   start(agency: number, singleBet: boolean, ledger: AgencyLedger): void {
-    this.#lines = new BatchLineWriter(agency);
+    this.#records = this.core.deps.store.recordWriter(agency);
     this.#singleBet = singleBet;
     this.#position = ledger.settled;
     this.#stored = ledger.stored;
   }
 
   /**
-   * A BetBatch frame body. Checked and turned into CSV lines on the bytes;
+   * A BetBatch frame body. Checked and turned into records on the bytes;
    * only a batch the fast path is unsure of is decoded into objects, to find
    * the exact problem.
    */
@@ -105,8 +103,8 @@ export class Ingest {
     }
     this.#nextSeq++;
     this.#position = position;
-    const lines = this.#lines!;
-    let count = this.#singleBet ? -1 : lines.append(body, todayNumberUtc());
+    const records = this.#records!;
+    let count = this.#singleBet ? -1 : records.append(body, todayNumberUtc());
     let bets: readonly Bet[] | null = null;
     if (count < 0) {
       // The slow path: decode, to name the exact problem (and for single-bet sessions, whose bets are logged one by one).
@@ -120,12 +118,12 @@ export class Ingest {
             reason: `bet ${i + 1}: ${problem}`,
           });
       }
-      lines.appendLines(formatBetLines(core.agency, batch.bets));
+      records.appendBets(batch.bets);
       count = batch.bets.length;
       if (this.#singleBet) bets = batch.bets;
     }
     this.#staged.push({ seq, count, position, bets });
-    if (lines.length >= STAGE_LIMIT_BYTES) this.writeStaged();
+    if (records.length >= STAGE_LIMIT_BYTES) this.writeStaged();
   }
 
   /** Writes the staged batches and starts answering them as they become durable; does not wait. */
@@ -145,11 +143,11 @@ export class Ingest {
     const staged = this.#staged;
     if (staged.length === 0) return;
     this.#staged = [];
-    const lines = this.#lines!;
+    const records = this.#records!;
     let count = 0;
     for (const s of staged) count += s.count;
     try {
-      const ticket = this.core.deps.store.append(this.core.agency, lines.lines, count, staged[staged.length - 1].position);
+      const ticket = this.core.deps.store.append(this.core.agency, records.records, count, staged[staged.length - 1].position);
       for (const s of staged) {
         this.#stored += s.count;
         this.#pending.push({ seq: s.seq, ticket, stored: this.#stored, count: s.count, bets: s.bets });
@@ -157,7 +155,7 @@ export class Ingest {
     } catch (error) {
       this.#storeRefused(error, staged);
     } finally {
-      lines.reset();
+      records.reset();
     }
   }
 

@@ -10,31 +10,27 @@
  * which names the exact problem. A differential test holds the two to
  * writing the same bytes.
  */
-import { BIRTHDATE_BYTES, COMMA, MIN_BET_BYTES, NEWLINE, QUOTE, scanBetBatch, ZERO, type BetSink } from '../../protocol/index.js';
+import { BIRTHDATE_BYTES, COMMA, MIN_BET_BYTES, NEWLINE, QUOTE, scanBetBatch, ZERO, type Bet, type BetSink } from '../../protocol/index.js';
+import { formatBetLines } from './csv-line.js';
+import type { RecordWriter } from './store.js';
 
-/**
- * Turns batch bodies into lines, one batch after another into one buffer, so
- * that the batches of a socket read reach the file in a single write. One per
- * session; the buffer is reused after `reset`.
- */
-export class BatchLineWriter implements BetSink {
+/** The file store's RecordWriter: batch bodies to bets.csv lines. */
+export class BatchLineWriter implements RecordWriter, BetSink {
   #out = Buffer.allocUnsafe(48 * 1024);
   #length = 0;
   /** Where the batch being scanned writes its next line. */
   #at = 0;
   readonly #prefix: Buffer;
 
-  constructor(agency: number) {
+  constructor(private readonly agency: number) {
     this.#prefix = Buffer.from(`${agency},`);
   }
 
-  /** Bytes of lines appended since the last reset. */
   get length(): number {
     return this.#length;
   }
 
-  /** The lines appended since the last reset (a view: valid until the next append or reset). */
-  get lines(): Buffer {
+  get records(): Buffer {
     return this.#out.subarray(0, this.#length);
   }
 
@@ -42,18 +38,13 @@ export class BatchLineWriter implements BetSink {
     this.#length = 0;
   }
 
-  /** Appends lines made elsewhere (the slow path's). */
-  appendLines(lines: Buffer): void {
+  appendBets(bets: readonly Bet[]): void {
+    const lines = formatBetLines(this.agency, bets);
     this.#ensure(lines.length);
     lines.copy(this.#out, this.#length);
     this.#length += lines.length;
   }
 
-  /**
-   * Appends the lines of every bet of `body` and returns how many there are,
-   * or returns -1, appending nothing, when the slow path must decide. `today`
-   * is the date as the number yyyymmdd.
-   */
   append(body: Buffer, today: number): number {
     // A line is at most its bet's bytes, with a name's quotes doubled and two
     // more around each name, plus the agency prefix and separators.

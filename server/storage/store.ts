@@ -18,6 +18,7 @@
  * `server/storage/file/` is the embedded backend: bets.csv plus its journal.
  */
 import type { TransferListItem } from 'node:worker_threads';
+import type { Bet } from '../../protocol/index.js';
 import type { FileStoreInit } from './file/file-host.js';
 import type { PgWorkerInit } from './postgres/pg-host.js';
 
@@ -40,18 +41,42 @@ export type FinishOutcome =
   /** The agency's total is not what the store holds (durably). */
   | { readonly ok: false; readonly stored: number };
 
+/**
+ * Turns an agency's batches into records in its store's format — bets.csv
+ * lines for the file store, binary COPY rows for the database — one batch
+ * after another into one reusable buffer, so that the batches of a socket
+ * read reach the store in a single write. One per session.
+ */
+export interface RecordWriter {
+  /** Bytes appended since the last reset. */
+  readonly length: number;
+  /** What was appended since the last reset (a view: valid until the next append or reset). */
+  readonly records: Buffer;
+  reset(): void;
+  /**
+   * Appends the records of every bet of a BetBatch `body` and returns how
+   * many there are, or returns -1, appending nothing, when the slow path must
+   * decide (protocol's scanBetBatch). `today` is the date as yyyymmdd.
+   */
+  append(body: Buffer, today: number): number;
+  /** Appends the records of bets the slow path decoded and validated. */
+  appendBets(bets: readonly Bet[]): void;
+}
+
 export interface BetStore {
   /** True when the lottery expects this agency (its roster). */
   expects(agency: number): boolean;
   /** The agency's durable ledger; waits for any of its writes still being synced. */
   ledger(agency: number): Promise<AgencyLedger>;
+  /** A session's writer of the records `append` takes, in this store's format. */
+  recordWriter(agency: number): RecordWriter;
   /**
-   * Writes consecutive batches of one agency: their bets.csv `lines`, the
-   * `bets` they hold and the file `position` after the last of them. Not yet
-   * durable. Throws StoreUnavailable (nothing kept), StoreClosed (the draw has
-   * begun) or StoreFailed.
+   * Writes consecutive batches of one agency: their `records` (from its
+   * recordWriter), the `bets` they hold and the file `position` after the
+   * last of them. Not yet durable. Throws StoreUnavailable (nothing kept),
+   * StoreClosed (the draw has begun) or StoreFailed.
    */
-  append(agency: number, lines: Uint8Array, bets: number, position: number): Ticket;
+  append(agency: number, records: Uint8Array, bets: number, position: number): Ticket;
   /** Settles a refused batch: the agency's file counts as handled up to `position`, with nothing stored. */
   settle(agency: number, position: number): Ticket;
   /** Resolves once the write is durable; throws StoreFailed when it never will be. */

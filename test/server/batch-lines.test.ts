@@ -32,9 +32,9 @@ t.test('a plain batch gives the same bytes as the slow path', async (t) => {
   const writer = new BatchLineWriter(12);
   const body = bodyOf([good, { ...good, number: 0 }, { ...good, document: '1', number: 9999 }]);
   t.equal(writer.append(body, today()), 3);
-  t.equal(writer.lines.toString(), slowPath(body, 12)!.toString());
+  t.equal(writer.records.toString(), slowPath(body, 12)!.toString());
   t.equal(
-    writer.lines.toString(),
+    writer.records.toString(),
     '12,José María,Muñoz,30904465,1999-03-17,7574\n12,José María,Muñoz,30904465,1999-03-17,0\n12,José María,Muñoz,1,1999-03-17,9999\n',
   );
 });
@@ -48,9 +48,9 @@ t.test('quotes a name holding a comma or a quote, byte for byte as the slow path
     good,
   ]);
   t.equal(writer.append(body, today()), 4);
-  t.equal(writer.lines.toString(), slowPath(body, 4)!.toString());
+  t.equal(writer.records.toString(), slowPath(body, 4)!.toString());
   t.equal(
-    writer.lines.toString(),
+    writer.records.toString(),
     '4,"Ana, María",Muñoz,30904465,1999-03-17,7574\n' +
       '4,José María,"O""Neil",30904465,1999-03-17,7574\n' +
       '4,"""",",""Ñ"""",",30904465,1999-03-17,7574\n' +
@@ -118,7 +118,7 @@ t.test('differential: random bodies, fast path agrees with the slow path wheneve
       }
       answered++;
       if (slow === null) throw new Error(`fast path accepted what the slow path refuses: ${JSON.stringify(bets)}`);
-      if (!writer.lines.equals(slow)) throw new Error('different bytes');
+      if (!writer.records.equals(slow)) throw new Error('different bytes');
     }),
     { numRuns: 3000 },
   );
@@ -148,7 +148,7 @@ t.test('differential: raw name bytes, the inline UTF-8 check agrees with isUtf8'
       const valid = isUtf8(name);
       if (fast) accepted++;
       if (fast !== valid) throw new Error(`fast path ${fast ? 'accepted' : 'refused'} ${name.toString('hex')}, isUtf8 says ${valid}`);
-      if (fast && !writer.lines.equals(Buffer.concat([Buffer.from('1,'), name, Buffer.from(',A,1,1999-03-17,7\n')]))) {
+      if (fast && !writer.records.equals(Buffer.concat([Buffer.from('1,'), name, Buffer.from(',A,1,1999-03-17,7\n')]))) {
         throw new Error('different bytes');
       }
     }),
@@ -165,14 +165,14 @@ t.test('batches append one after another; reset starts over', async (t) => {
   t.equal(writer.append(many, today()), 300);
   t.equal(writer.append(bodyOf([{ ...good, document: 'x' }]), today()), -1);
   t.equal(
-    writer.lines.toString(),
+    writer.records.toString(),
     Buffer.concat([slowPath(one, 5)!, slowPath(many, 5)!]).toString(),
     'grown past its first buffer, earlier lines kept',
   );
-  writer.appendLines(Buffer.from('5,"A, B",C,1,1999-03-17,1\n'));
-  t.ok(writer.lines.toString().endsWith('9999-03-17,299\n5,"A, B",C,1,1999-03-17,1\n'.replace('9999', '1999')));
+  writer.appendBets([{ firstName: 'A, B', lastName: 'C', document: '1', birthdate: '1999-03-17', number: 1 }]);
+  t.ok(writer.records.toString().endsWith('9999-03-17,299\n5,"A, B",C,1,1999-03-17,1\n'.replace('9999', '1999')));
   writer.reset();
   t.equal(writer.length, 0);
   t.equal(writer.append(one, today()), 1);
-  t.equal(writer.lines.toString(), slowPath(one, 5)!.toString());
+  t.equal(writer.records.toString(), slowPath(one, 5)!.toString());
 });

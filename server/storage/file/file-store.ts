@@ -27,6 +27,7 @@
  * stay held until the process ends.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BatchLineWriter } from '../batch-lines.js';
 import { ENTRY_BYTES, EntryKind, writeEntry } from './journal-format.js';
 import { writeFully, type FileIo } from './io.js';
 import { covers, type JournalState } from './journal-state.js';
@@ -39,6 +40,7 @@ import {
   type BetStore,
   type FatalStorageError,
   type FinishOutcome,
+  type RecordWriter,
   type Ticket,
 } from '../store.js';
 
@@ -99,6 +101,11 @@ export class FileStore implements BetStore {
     return { stored: state.stored(agency), settled: state.settled(agency), finished: state.isFinished(agency) };
   }
 
+  recordWriter(agency: number): RecordWriter {
+    return new BatchLineWriter(agency);
+  }
+
+  /** `lines`: bets.csv lines (BatchLineWriter). */
   append(agency: number, lines: Uint8Array, bets: number, position: number): Ticket {
     return this.#commit(EntryKind.Stored, agency, lines, bets, position);
   }

@@ -1,7 +1,7 @@
 /**
  * Group commit on the database: every session's batches, queued as they
- * come, go to the database in one transaction at a time — their lines in one
- * COPY into `bets`, each agency's ledger (bets stored, file position
+ * come, go to the database in one transaction at a time — their rows in one
+ * binary COPY into `bets`, each agency's ledger (bets stored, file position
  * settled) in one UPDATE, then COMMIT — so an acknowledgement means the bets
  * and the resume point are durable together, and a retry can never store a
  * bet twice. While one transaction commits, the next one fills up.
@@ -22,6 +22,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { COPY_HEADER, COPY_TRAILER } from './copy-rows.js';
 import type { StoreFailure } from './messages.js';
 
 /** One session's claim on its agency, as the committer tracks it. */
@@ -39,8 +40,8 @@ export interface Claim {
 export interface Write {
   readonly claim: Claim;
   readonly ticket: number;
-  /** bets.csv lines (the CSV COPY reads), or null for a refused batch (position only). */
-  readonly lines: Uint8Array | null;
+  /** Binary COPY rows (copy-rows.ts), or null for a refused batch (position only). */
+  readonly rows: Uint8Array | null;
   readonly bets: number;
   readonly position: number;
 }
@@ -65,14 +66,14 @@ export class Committer {
   readonly #copy: string;
 
   constructor(
-    /** The table the lines are copied into: this lane's partition of `bets`. */
+    /** The table the rows are copied into: this lane's partition of `bets`. */
     table: string,
     private readonly pool: Pool,
     private readonly onError: (error: Error) => void,
     /** A transaction committed, taking this long from BEGIN to COMMIT's answer. */
     private readonly onCommitted: (seconds: number) => void = () => undefined,
   ) {
-    this.#copy = `COPY ${table} (agency, first_name, last_name, document, birthdate, number) FROM STDIN WITH (FORMAT csv)`;
+    this.#copy = `COPY ${table} (agency, first_name, last_name, document, birthdate, number) FROM STDIN WITH (FORMAT binary)`;
   }
 
   enqueue(write: Write): void {
@@ -110,14 +111,14 @@ export class Committer {
   /** One transaction for `group`; the claims whose fence failed (nothing committed then), or none on success. */
   async #commit(group: readonly Write[]): Promise<Set<Claim>> {
     const byClaim = new Map<Claim, { bets: number; settled: number; last: number }>();
-    const lines: Uint8Array[] = [];
+    const rows: Uint8Array[] = [];
     for (const w of group) {
       const entry = byClaim.get(w.claim) ?? { bets: 0, settled: w.claim.settled, last: 0 };
       entry.bets += w.bets;
       entry.settled = w.position;
       entry.last = w.ticket;
       byClaim.set(w.claim, entry);
-      if (w.lines && w.lines.length > 0) lines.push(w.lines);
+      if (w.rows && w.rows.length > 0) rows.push(w.rows);
     }
     const claims = [...byClaim.keys()];
     let client: PoolClient | null = null;
@@ -126,7 +127,10 @@ export class Committer {
       client = await this.pool.connect();
       const started = performance.now();
       await client.query('BEGIN');
-      if (lines.length > 0) await pipeline(Readable.from(coalesce(lines, COPY_PIECE_BYTES)), client.query(copyFrom(this.#copy)));
+      if (rows.length > 0) {
+        const stream = coalesce([COPY_HEADER, ...rows, COPY_TRAILER], COPY_PIECE_BYTES);
+        await pipeline(Readable.from(stream), client.query(copyFrom(this.#copy)));
+      }
       const updated = await client.query<{ agency: number }>(LEDGER, [
         claims.map((c) => c.agency),
         claims.map((c) => c.session),

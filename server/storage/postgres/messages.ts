@@ -13,7 +13,8 @@ export type StoreRequest =
       readonly op: 'append';
       readonly ticket: number;
       readonly agency: number;
-      readonly lines: Uint8Array;
+      /** Binary COPY rows (copy-rows.ts). */
+      readonly rows: Uint8Array;
       readonly bets: number;
       readonly position: number;
     }

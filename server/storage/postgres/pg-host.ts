@@ -303,11 +303,10 @@ export class PgStoreHost implements StoreHost {
         case 'settle': {
           if (!claim) return reply({ op: 'lost', from: request.ticket, failure: 'unavailable', message: 'no session: say Hello first' });
           claim.lastTicket = request.ticket;
-          const lines = request.op === 'append' ? request.lines : null;
           return this.#committers[laneOf(claim.agency)].enqueue({
             claim,
             ticket: request.ticket,
-            lines,
+            rows: request.op === 'append' ? request.rows : null,
             bets: request.op === 'append' ? request.bets : 0,
             position: request.position,
           });

@@ -5,7 +5,16 @@
  * ticket is durable once its transaction committed (synchronous_commit on).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { StoreBusy, StoreUnavailable, type AgencyLedger, type BetStore, type FinishOutcome, type Ticket } from '../store.js';
+import {
+  StoreBusy,
+  StoreUnavailable,
+  type AgencyLedger,
+  type BetStore,
+  type FinishOutcome,
+  type RecordWriter,
+  type Ticket,
+} from '../store.js';
+import { CopyRowWriter } from './copy-rows.js';
 import type { StoreFailure, StoreReply, StoreRequest } from './messages.js';
 
 interface Waiter {
@@ -39,10 +48,15 @@ export class PgWorkerStore implements BetStore {
     return this.#ask({ op: 'ledger', id: this.#nextId++, agency }) as Promise<AgencyLedger>;
   }
 
-  append(agency: number, lines: Uint8Array, bets: number, position: number): Ticket {
+  recordWriter(agency: number): RecordWriter {
+    return new CopyRowWriter(agency);
+  }
+
+  /** `rows`: binary COPY rows (CopyRowWriter). */
+  append(agency: number, rows: Uint8Array, bets: number, position: number): Ticket {
     // A copy of its own: the caller reuses its buffer, and this one is transferred away.
-    const own = new Uint8Array(lines);
-    return this.#send({ op: 'append', ticket: this.#nextTicket, agency, lines: own, bets, position }, [own.buffer]);
+    const own = new Uint8Array(rows);
+    return this.#send({ op: 'append', ticket: this.#nextTicket, agency, rows: own, bets, position }, [own.buffer]);
   }
 
   settle(agency: number, position: number): Ticket {

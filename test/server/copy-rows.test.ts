@@ -108,14 +108,19 @@ t.test('a real PostgreSQL reads the rows back as the same bets', { skip: skipUnl
     { firstName: '"', lastName: ',"Ñ"",', document: '1', birthdate: '1900-01-01', number: 0 },
     { firstName: 'Zoë 🎲', lastName: 'Łukasz', document: '9999999999', birthdate: '2000-02-29', number: 9999 },
     { firstName: 'Ana', lastName: 'Paz', document: '7', birthdate: '1999-12-31', number: 1 },
+    { firstName: 'ñ'.repeat(50), lastName: 'x'.repeat(100), document: '0', birthdate: '2024-02-29', number: 7574 }, // names of 100 bytes
   ];
   const rows = new CopyRowWriter(65535);
-  t.equal(rows.append(bodyOf(bets.slice(0, 2)), today()), 2, 'the fast path');
-  rows.appendBets(bets.slice(2)); // the slow path
+  t.equal(rows.append(bodyOf([...bets.slice(0, 2), bets[4]]), today()), 3, 'the fast path');
+  rows.appendBets(bets.slice(2, 4)); // the slow path
   await pipeline(
     Readable.from([COPY_HEADER, Buffer.from(rows.records), COPY_TRAILER]),
     client.query(copyFrom('COPY bets FROM STDIN WITH (FORMAT binary)')),
   );
   const csv = cluster.psql('COPY (SELECT * FROM bets) TO STDOUT WITH (FORMAT csv)');
-  t.equal(csv, formatBetLines(65535, bets).toString(), 'the rows, written out by PostgreSQL as CSV, are the bets.csv lines');
+  t.equal(
+    csv,
+    formatBetLines(65535, [...bets.slice(0, 2), bets[4], ...bets.slice(2, 4)]).toString(),
+    'the rows, written out by PostgreSQL as CSV, are the bets.csv lines',
+  );
 });

@@ -76,19 +76,19 @@ export class CopyRowWriter implements RecordWriter, BetSink {
 
   appendBets(bets: readonly Bet[]): void {
     for (const bet of bets) {
-      const first = Buffer.from(bet.firstName, 'utf8');
-      const last = Buffer.from(bet.lastName, 'utf8');
-      const texts = Buffer.concat([first, last, Buffer.from(bet.document, 'latin1')]);
-      const lastEnd = first.length + last.length;
-      this.#ensure(texts.length + ROW_FIXED_BYTES);
+      // The bet's fields laid end to end, handed to the sink as ranges the way the scanner hands a body's.
+      const first = Buffer.byteLength(bet.firstName, 'utf8');
+      const lastEnd = first + Buffer.byteLength(bet.lastName, 'utf8');
+      const documentEnd = lastEnd + bet.document.length;
+      const fields = Buffer.from(bet.firstName + bet.lastName + bet.document + bet.birthdate, 'utf8');
+      this.#ensure(fields.length + ROW_FIXED_BYTES);
       this.#at = this.#length;
-      const date = postgresDate(Buffer.from(bet.birthdate, 'latin1'), 0);
-      this.#row(texts, 0, first.length, first.length, lastEnd, lastEnd, texts.length, date, bet.number);
+      this.bet(fields, 0, first, first, lastEnd, lastEnd, documentEnd, documentEnd, bet.number);
       this.#length = this.#at;
     }
   }
 
-  /** BetSink: one bet's row. */
+  /** BetSink: one bet's row. Fields are short: a byte loop beats Buffer.copy's per-call cost. */
   bet(
     body: Buffer,
     first: number,
@@ -100,29 +100,15 @@ export class CopyRowWriter implements RecordWriter, BetSink {
     birthdate: number,
     number: number,
   ): void {
-    this.#row(body, first, firstEnd, last, lastEnd, document, documentEnd, postgresDate(body, birthdate), number);
-  }
-
-  #row(
-    texts: Buffer,
-    first: number,
-    firstEnd: number,
-    last: number,
-    lastEnd: number,
-    document: number,
-    documentEnd: number,
-    date: number,
-    number: number,
-  ): void {
     const out = this.#out;
     let o = this.#at;
     out[o++] = 0;
     out[o++] = FIELDS;
     o = writeInt4(out, o, this.agency);
-    o = writeText(out, o, texts, first, firstEnd);
-    o = writeText(out, o, texts, last, lastEnd);
-    o = writeText(out, o, texts, document, documentEnd);
-    o = writeInt4(out, o, date);
+    o = writeText(out, o, body, first, firstEnd);
+    o = writeText(out, o, body, last, lastEnd);
+    o = writeText(out, o, body, document, documentEnd);
+    o = writeInt4(out, o, postgresDate(body, birthdate));
     this.#at = writeInt4(out, o, number);
   }
 

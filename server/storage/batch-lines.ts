@@ -10,49 +10,30 @@
  * which names the exact problem. A differential test holds the two to
  * writing the same bytes.
  */
-import { BIRTHDATE_BYTES, COMMA, MIN_BET_BYTES, NEWLINE, QUOTE, scanBetBatch, ZERO, type Bet, type BetSink } from '../../protocol/index.js';
+import { BIRTHDATE_BYTES, COMMA, MIN_BET_BYTES, NEWLINE, QUOTE, ZERO, type Bet } from '../../protocol/index.js';
 import { formatBetLines } from './csv-line.js';
-import type { RecordWriter } from './store.js';
+import { RecordBuffer } from './record-buffer.js';
 
 /** The file store's RecordWriter: batch bodies to bets.csv lines. */
-export class BatchLineWriter implements RecordWriter, BetSink {
-  #out = Buffer.allocUnsafe(48 * 1024);
-  #length = 0;
-  /** Where the batch being scanned writes its next line. */
-  #at = 0;
+export class BatchLineWriter extends RecordBuffer {
   readonly #prefix: Buffer;
 
   constructor(private readonly agency: number) {
+    super(48 * 1024);
     this.#prefix = Buffer.from(`${agency},`);
-  }
-
-  get length(): number {
-    return this.#length;
-  }
-
-  get records(): Buffer {
-    return this.#out.subarray(0, this.#length);
-  }
-
-  reset(): void {
-    this.#length = 0;
   }
 
   appendBets(bets: readonly Bet[]): void {
     const lines = formatBetLines(this.agency, bets);
-    this.#ensure(lines.length);
-    lines.copy(this.#out, this.#length);
-    this.#length += lines.length;
+    this.begin(lines.length);
+    this.at += lines.copy(this.out, this.at);
+    this.end();
   }
 
-  append(body: Buffer, today: number): number {
+  protected maxBytes(body: Buffer): number {
     // A line is at most its bet's bytes, with a name's quotes doubled and two
     // more around each name, plus the agency prefix and separators.
-    this.#ensure(2 * body.length + Math.ceil(body.length / MIN_BET_BYTES) * (this.#prefix.length + 12));
-    this.#at = this.#length;
-    const count = scanBetBatch(body, today, this);
-    if (count >= 0) this.#length = this.#at;
-    return count;
+    return 2 * body.length + Math.ceil(body.length / MIN_BET_BYTES) * (this.#prefix.length + 12);
   }
 
   /** BetSink: one bet's line. Fields are short: a byte loop beats Buffer.copy's per-call cost. */
@@ -67,9 +48,9 @@ export class BatchLineWriter implements RecordWriter, BetSink {
     birthdate: number,
     number: number,
   ): void {
-    const out = this.#out;
+    const out = this.out;
     const prefix = this.#prefix;
-    let o = this.#at;
+    let o = this.at;
     for (let p = 0; p < prefix.length; p++) out[o++] = prefix[p]!;
     o = writeName(out, o, body, first, firstEnd);
     out[o++] = COMMA;
@@ -81,14 +62,7 @@ export class BatchLineWriter implements RecordWriter, BetSink {
     out[o++] = COMMA;
     o = writeDecimal(out, o, number);
     out[o++] = NEWLINE;
-    this.#at = o;
-  }
-
-  #ensure(extra: number): void {
-    if (this.#out.length - this.#length >= extra) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.#out.length * 2, this.#length + extra));
-    this.#out.copy(bigger, 0, 0, this.#length);
-    this.#out = bigger;
+    this.at = o;
   }
 }
 

@@ -11,8 +11,8 @@
  * birthdate as int4 days since 2000-01-01, the number int4. A stream is
  * COPY_HEADER, rows, COPY_TRAILER.
  */
-import { MIN_BET_BYTES, scanBetBatch, ZERO, type Bet, type BetSink } from '../../../protocol/index.js';
-import type { RecordWriter } from '../store.js';
+import { MIN_BET_BYTES, ZERO, type Bet } from '../../../protocol/index.js';
+import { RecordBuffer } from '../record-buffer.js';
 
 /** The binary COPY signature, flags (none) and header extension length (0). */
 export const COPY_HEADER = Buffer.from([...Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -44,48 +44,28 @@ export function postgresDate(bytes: Uint8Array, at: number): number {
   return daysFromEpoch(year, month, day) - POSTGRES_EPOCH_DAYS;
 }
 
-/** Turns batch bodies into binary COPY rows into one reusable buffer; one per session. */
-export class CopyRowWriter implements RecordWriter, BetSink {
-  #out = Buffer.allocUnsafe(64 * 1024);
-  #length = 0;
-  /** Where the batch being scanned writes its next row. */
-  #at = 0;
-
-  constructor(private readonly agency: number) {}
-
-  get length(): number {
-    return this.#length;
-  }
-
-  get records(): Buffer {
-    return this.#out.subarray(0, this.#length);
-  }
-
-  reset(): void {
-    this.#length = 0;
-  }
-
-  append(body: Buffer, today: number): number {
-    // A row is at most its bet's bytes plus the fixed part (a bet holds at least MIN_BET_BYTES).
-    this.#ensure(body.length + Math.ceil(body.length / MIN_BET_BYTES) * ROW_FIXED_BYTES);
-    this.#at = this.#length;
-    const count = scanBetBatch(body, today, this);
-    if (count >= 0) this.#length = this.#at;
-    return count;
+/** The database store's RecordWriter: batch bodies to binary COPY rows. */
+export class CopyRowWriter extends RecordBuffer {
+  constructor(private readonly agency: number) {
+    super(64 * 1024);
   }
 
   appendBets(bets: readonly Bet[]): void {
     for (const bet of bets) {
-      // The bet's fields laid end to end, handed to the sink as ranges the way the scanner hands a body's.
-      const first = Buffer.byteLength(bet.firstName, 'utf8');
-      const lastEnd = first + Buffer.byteLength(bet.lastName, 'utf8');
+      // The bet's fields laid end to end (the document and date are ASCII), handed over as ranges as the scanner hands a body's.
+      const firstEnd = Buffer.byteLength(bet.firstName, 'utf8');
+      const lastEnd = firstEnd + Buffer.byteLength(bet.lastName, 'utf8');
       const documentEnd = lastEnd + bet.document.length;
       const fields = Buffer.from(bet.firstName + bet.lastName + bet.document + bet.birthdate, 'utf8');
-      this.#ensure(fields.length + ROW_FIXED_BYTES);
-      this.#at = this.#length;
-      this.bet(fields, 0, first, first, lastEnd, lastEnd, documentEnd, documentEnd, bet.number);
-      this.#length = this.#at;
+      this.begin(fields.length + ROW_FIXED_BYTES);
+      this.bet(fields, 0, firstEnd, firstEnd, lastEnd, lastEnd, documentEnd, documentEnd, bet.number);
+      this.end();
     }
+  }
+
+  protected maxBytes(body: Buffer): number {
+    // A row is at most its bet's bytes plus the fixed part (a bet holds at least MIN_BET_BYTES).
+    return body.length + Math.ceil(body.length / MIN_BET_BYTES) * ROW_FIXED_BYTES;
   }
 
   /** BetSink: one bet's row. Fields are short: a byte loop beats Buffer.copy's per-call cost. */
@@ -100,8 +80,8 @@ export class CopyRowWriter implements RecordWriter, BetSink {
     birthdate: number,
     number: number,
   ): void {
-    const out = this.#out;
-    let o = this.#at;
+    const out = this.out;
+    let o = this.at;
     out[o++] = 0;
     out[o++] = FIELDS;
     o = writeInt4(out, o, this.agency);
@@ -109,14 +89,7 @@ export class CopyRowWriter implements RecordWriter, BetSink {
     o = writeText(out, o, body, last, lastEnd);
     o = writeText(out, o, body, document, documentEnd);
     o = writeInt4(out, o, postgresDate(body, birthdate));
-    this.#at = writeInt4(out, o, number);
-  }
-
-  #ensure(extra: number): void {
-    if (this.#out.length - this.#length >= extra) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.#out.length * 2, this.#length + extra));
-    this.#out.copy(bigger, 0, 0, this.#length);
-    this.#out = bigger;
+    this.at = writeInt4(out, o, number);
   }
 }
 

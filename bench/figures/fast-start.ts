@@ -249,20 +249,25 @@ export async function connectToWelcome(): Promise<void> {
     const dir = runDir(label);
     const central = await Central.start({ label, betsFile: join(dir, 'bets.csv'), agencies: 0, durable: true, listenTimeoutMs: 60_000 });
     const floorServer = await startWelcomeFloor();
+    const oneThreadServer = await startWelcomeFloor(true);
     const times: number[] = [];
     const floor: number[] = [];
+    const oneThread: number[] = [];
     try {
       // Idle means the pool's workers have started: a worker takes ~0.1 s on a quiet machine, far more on a busy one.
       await sleep(1500);
-      // Side by side: each probe of the central is followed by one of the floor, both idle in between.
+      // Side by side: each probe of the central is followed by one of each floor, every process idle for the same 0.5 s before its probe.
       for (let agency = 1; agency <= sizes.welcomeProbes; agency++) {
         times.push(await helloToWelcome(central.port, agency));
         await sleep(500);
         floor.push(await helloToWelcome(floorServer.port, agency));
         await sleep(500);
+        oneThread.push(await helloToWelcome(oneThreadServer.port, agency));
+        await sleep(500);
       }
     } finally {
       floorServer.proc.signal('SIGKILL');
+      oneThreadServer.proc.signal('SIGKILL');
       const { exit } = await central.stop();
       checkCentral(label, central, exit, null);
       if (!args.keepTemp) rmSync(dir, { recursive: true, force: true });
@@ -275,9 +280,12 @@ export async function connectToWelcome(): Promise<void> {
     const list = (values: number[]) => values.map((ms) => ms.toFixed(1)).join(', ');
     say(`  connect → Welcome: ${list(times)} ms; worker start-up ≈ ${fmt.ms(perWorker)} CPU each (off the agencies' path)`);
     say(`  the floor (bench/welcome-floor.ts: accept, a warmed worker decodes the Hello, Welcome back): ${list(floor)} ms`);
+    say(`  the same answered by the main thread, no hop (welcome-floor.ts --one-thread): ${list(oneThread)} ms`);
+    const hop = (median(floor) - median(oneThread)) / 2;
     row(
       `12. connect → Welcome, central idle, ${times.length} connections one at a time`,
-      `median ${median(times).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms; the floor (accept, two thread hops, no store) ${median(floor).toFixed(1)} ms` +
+      `median ${median(times).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms; the floor (accept, two thread hops, no store) ${median(floor).toFixed(1)} ms, ` +
+        `of it the loopback connection and an idle process's wake-up (one thread, no hop) ${median(oneThread).toFixed(1)} ms and ≈ ${hop.toFixed(1)} ms a hop to an idle thread` +
         ` (a worker's start-up, done before its connection: ≈ ${fmt.ms(perWorker)} CPU)`,
       `≤ ${TARGET.welcomeMs} ms`,
       verdict(median(times) <= TARGET.welcomeMs),

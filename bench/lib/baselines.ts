@@ -96,9 +96,15 @@ export async function transportRun(
   };
 }
 
-/** bench/welcome-floor.ts, listening: the least a central with a worker per connection does for a Hello. */
-export function startWelcomeFloor(): Promise<{ proc: NodeProcess; port: number }> {
-  return startListening('welcome floor', [WELCOME_FLOOR]);
+/**
+ * bench/welcome-floor.ts, listening: the least a central with a worker per
+ * connection does for a Hello; with `oneThread`, the same answered by the
+ * main thread alone (the loopback connection and the wake-up, no hop).
+ */
+export function startWelcomeFloor(oneThread = false): Promise<{ proc: NodeProcess; port: number }> {
+  return oneThread
+    ? startListening('welcome floor, one thread', [WELCOME_FLOOR, '--one-thread'])
+    : startListening('welcome floor', [WELCOME_FLOOR]);
 }
 
 /**

@@ -18,7 +18,8 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../common/logger.js';
 import type { MainToWorker, WorkerBoot } from './thread-messages.js';
 
-const WORKER_URL = new URL('./worker.js', import.meta.url);
+// From dist/server/ (tsc's output, or this module inside the central's bundle) or dist/chunks/ (a shared chunk of the bundles): both one level below dist/.
+const WORKER_URL = new URL('../server/worker.js', import.meta.url);
 /** Idle workers kept once the boot set is taken (while the central wants one): the next connection (a reconnection) finds one ready. */
 const SPARE = 1;
 /** The most workers started at boot, whatever the roster: each idle one holds an isolate (a few MB). */

@@ -141,11 +141,12 @@ export async function postgres(ctx: Context): Promise<void> {
         const run = await pgIngest(pg, ctx.cap, centrals);
         const text = `${describe(run, file)} (against the file store of 9a's median round)`;
         say(`  ${centrals} centrals: ${text}`);
+        // The issue sets the target for one central; several share the same cores here, and are shown as measured.
         row(
-          `9${'abc'[centrals - 1]}. PostgreSQL store, ${capLabel(ctx)}, ${centrals} centrals on one database, durable`,
+          `9${'abc'[centrals - 1]}. (info) PostgreSQL store, ${capLabel(ctx)}, ${centrals} centrals on one database, durable`,
           text,
-          `≥ ${TARGET.postgresShare}× the file store`,
-          verdict(run.betsPerSecond / file >= TARGET.postgresShare),
+          `— (the ${TARGET.postgresShare}× target is for one central)`,
+          'INFO',
         );
       }
       const run = await drawRun(sizes.drawLines, sizes.drawAgencies, pg);

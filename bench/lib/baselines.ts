@@ -102,9 +102,7 @@ export async function transportRun(
  * main thread alone (the loopback connection and the wake-up, no hop).
  */
 export function startWelcomeFloor(oneThread = false): Promise<{ proc: NodeProcess; port: number }> {
-  return oneThread
-    ? startListening('welcome floor, one thread', [WELCOME_FLOOR, '--one-thread'])
-    : startListening('welcome floor', [WELCOME_FLOOR]);
+  return startListening(oneThread ? 'welcome floor, one thread' : 'welcome floor', [WELCOME_FLOOR, ...(oneThread ? ['--one-thread'] : [])]);
 }
 
 /**

@@ -3,7 +3,6 @@
  * for 'drain' when the socket's buffer is full), decoded server messages in.
  */
 import { connect, isIP, type Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
 import { opensslReason, TLS_MIN_VERSION, type TlsMaterial } from '../common/tls-files.js';
 import { decodeMessage, FrameDecoder, ProtocolError, SERVER_FRAME_LIMITS, type ServerMessage } from '../protocol/index.js';
 
@@ -109,20 +108,23 @@ export class Connection {
    * Opens a connection; rejects with the socket error (ECONNREFUSED, ENOTFOUND, timeout...),
    * or a TlsError. With `tls`, the central's certificate must chain to `tls.ca` and name `host`.
    */
-  static open(host: string, port: number, tls: TlsMaterial | null, replyTimeoutMs: number, timeoutMs = 10_000): Promise<Connection> {
+  static async open(host: string, port: number, tls: TlsMaterial | null, replyTimeoutMs: number, timeoutMs = 10_000): Promise<Connection> {
+    // node:tls is loaded only when used: a plain agency saves its start-up.
+    const tlsModule = tls ? await import('node:tls') : null;
     return new Promise((resolve, reject) => {
-      const socket = tls
-        ? connectTls({
-            host,
-            port,
-            ca: tls.ca ?? undefined,
-            cert: tls.cert ?? undefined,
-            key: tls.key ?? undefined,
-            minVersion: TLS_MIN_VERSION,
-            // SNI carries host names only; the default checkServerIdentity checks `host` (a name or an IP) against the certificate.
-            servername: isIP(host) ? undefined : host,
-          })
-        : connect({ host, port });
+      const socket =
+        tls && tlsModule
+          ? tlsModule.connect({
+              host,
+              port,
+              ca: tls.ca ?? undefined,
+              cert: tls.cert ?? undefined,
+              key: tls.key ?? undefined,
+              minVersion: TLS_MIN_VERSION,
+              // SNI carries host names only; the default checkServerIdentity checks `host` (a name or an IP) against the certificate.
+              servername: isIP(host) ? undefined : host,
+            })
+          : connect({ host, port });
       socket.setNoDelay(true);
       const timer = setTimeout(() => socket.destroy(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
       const onError = (error: NodeJS.ErrnoException) => {

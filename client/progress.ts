@@ -10,7 +10,9 @@
  *
  * The file's total is its line count (one record per line), counted by a
  * pass over the file that runs beside the sending and costs one 1 MiB
- * buffer; until it is known, the total shows as `?`.
+ * buffer: at the start for the bar (which shows `?` until it is known), at
+ * the first line for progress lines, so a run shorter than the interval
+ * never reads its file twice.
  */
 import { writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -102,6 +104,7 @@ export interface ProgressOptions {
 /** Shows the counters while the run lasts; `finish` draws the last state. */
 export class ProgressReporter {
   #total: number | null = null;
+  #counting: Promise<void> | null = null;
   #timer: NodeJS.Timeout | undefined;
   /** The bar is on the terminal's current line (a log line must wipe it first). */
   #barShown = false;
@@ -115,17 +118,30 @@ export class ProgressReporter {
 
   start(): void {
     if (this.options.mode === 'off') return;
-    countLines(this.options.dataFile).then(
-      (total) => (this.#total = total),
-      () => undefined, // the agency itself reports an unreadable file
-    );
     if (this.options.mode === 'bar') {
+      void this.#countTotal();
       this.logger.beforeWrite = () => this.#wipeBar();
       this.#timer = setInterval(() => this.#drawBar(false), BAR_REDRAW_MS);
     } else {
-      this.#timer = setInterval(() => this.#logLine(), this.options.intervalMs);
+      const timer = setInterval(() => {
+        void this.#countTotal().then(() => {
+          if (this.#timer === timer) this.#logLine(); // not once the run has finished meanwhile
+        });
+      }, this.options.intervalMs);
+      this.#timer = timer;
     }
     this.#timer.unref();
+  }
+
+  /** The pass that counts the file's lines, started once. */
+  #countTotal(): Promise<void> {
+    this.#counting ??= countLines(this.options.dataFile).then(
+      (total) => {
+        this.#total = total;
+      },
+      () => undefined, // the agency itself reports an unreadable file
+    );
+    return this.#counting;
   }
 
   /** Stops the timer; a completed run's bar is drawn full, and left on its own line. */

@@ -5,8 +5,8 @@
  * connection.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { createSecureContext } from 'node:tls';
 import { ConfigError, type Raw } from './config.js';
 
 /** A certificate and its key (and, for verifying the peer, a CA), as PEM bytes. */
@@ -54,6 +54,8 @@ export function loadTlsMaterial(cert: Raw | undefined, key: Raw | undefined, ca:
       ca: ca ? resolve(ca.value.trim()) : null,
     },
   };
+  // node:tls is loaded only when TLS is configured: it costs a process that never uses it several ms of start-up.
+  const { createSecureContext } = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
   try {
     createSecureContext({ cert: material.cert ?? undefined, key: material.key ?? undefined, ca: material.ca ?? undefined });
   } catch (error) {

@@ -8,8 +8,8 @@
  * (at most --batch bets and 8 kB per frame, like the agency's BatchEncoder). Then
  * every connection says Hello and gets its Welcome (stored must be 0). The
  * clock runs from the first batch written to the last BatchAck received;
- * each connection keeps up to --window batches in flight and matches acks by
- * seq. Afterwards each agency sends Done(total) and WinnersRequest and reads
+ * each connection keeps up to --window batches in flight, and an ack answers
+ * its seq and every earlier batch (acks are cumulative). Afterwards each agency sends Done(total) and WinnersRequest and reads
  * its winners.
  *
  * draw mode — the draw alone, over bets already in bets.csv:
@@ -386,28 +386,20 @@ async function ingest(o: Options): Promise<void> {
 /** Streams one agency's frames with up to `window` unacknowledged; resolves after the last ack. */
 function pipeline(peer: Peer, e: Encoded, window: number, start: number): Promise<{ stored: number; firstAckMs: number }> {
   return new Promise((resolve) => {
-    const acked = new Uint8Array(e.frames.length);
     let next = 0;
-    let inFlight = 0;
-    let done = 0;
+    let done = 0; // frames answered: an ack answers its frame and every earlier one
     let stored = 0;
     let firstAckMs = -1;
     const fill = () => {
-      while (inFlight < window && next < e.frames.length) {
-        peer.socket.write(e.frames[next++]);
-        inFlight++;
-      }
+      while (next - done < window && next < e.frames.length) peer.socket.write(e.frames[next++]);
     };
     peer.handler = (m) => {
       if (m.type === MessageType.BatchRejected)
         fail(`agency ${peer.agency}: batch ${m.seq} rejected: ${errorCodeName(m.code)}: ${m.reason}`);
       if (m.type !== MessageType.BatchAck) fail(`agency ${peer.agency}: expected BatchAck, got 0x${m.type.toString(16)}`);
-      if (m.seq >= e.frames.length || m.seq >= next || acked[m.seq] === 1)
-        fail(`agency ${peer.agency}: ack for batch ${m.seq}, which is not in flight`);
-      acked[m.seq] = 1;
+      if (m.seq < done || m.seq >= next) fail(`agency ${peer.agency}: ack for batch ${m.seq}, which is not in flight`);
       if (firstAckMs < 0) firstAckMs = performance.now() - start;
-      inFlight--;
-      done++;
+      done = m.seq + 1;
       if (m.stored > stored) stored = m.stored;
       if (done === e.frames.length) {
         if (stored !== e.bets) fail(`agency ${peer.agency}: last ack says ${stored} stored, ${e.bets} were sent`);

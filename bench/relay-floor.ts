@@ -5,8 +5,8 @@
  * memory as the central does; the worker cuts the chunk into frames, appends
  * the batches' bodies as they came to one shared file, waits until a sync
  * covers them (one worker syncs for all that wrote before it, as the
- * central's group commit does), and answers a BatchAck for each, which the
- * main thread writes back. No validation, no CSV lines, no journal, no log.
+ * central's group commit does), and answers the chunk's newest batch with
+ * one BatchAck (acks are cumulative), which the main thread writes back. No validation, no CSV lines, no journal, no log.
  * Figure 13 puts its CPU per bet beside the central's: what a worker per
  * connection, the relay between threads, the framing, the write and the
  * sync cost on this machine.
@@ -107,17 +107,27 @@ if (isMainThread) {
     }
     const bodies: Buffer[] = [];
     const replies: Buffer[] = [];
+    // One cumulative ack for the chunk's newest batch, as the central answers a durable group.
+    let newestSeq = -1;
+    const ackNewest = () => {
+      if (newestSeq >= 0) replies.push(encodeBatchAck({ type: MessageType.BatchAck, seq: newestSeq, stored }));
+      newestSeq = -1;
+    };
     for (const frame of decoder.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length))) {
       if (frame.type === MessageType.BetBatch) {
         stored += frame.body.readUInt16BE(BATCH_COUNT_OFFSET);
         bodies.push(frame.body);
-        replies.push(encodeBatchAck({ type: MessageType.BatchAck, seq: frame.body.readUInt32BE(BATCH_SEQ_OFFSET), stored }));
-      } else if (frame.type === MessageType.Hello) {
+        newestSeq = frame.body.readUInt32BE(BATCH_SEQ_OFFSET);
+        continue;
+      }
+      ackNewest();
+      if (frame.type === MessageType.Hello) {
         replies.push(encodeWelcome({ type: MessageType.Welcome, stored: 0, settled: 0, finished: false, drawDone: false }));
       } else if (frame.type === MessageType.WinnersRequest) {
         replies.push(encodeWinners({ type: MessageType.Winners, last: true, documents: [] }));
       }
     }
+    ackNewest();
     if (bodies.length > 0) {
       const bytes = Buffer.concat(bodies);
       let at = 0;

@@ -258,13 +258,13 @@ export class Agency {
     const settleOne = async () => {
       const reply = await connection.next();
       if (reply.type === MessageType.BatchAck) {
-        const count = takeInFlight(inFlight, reply.seq);
-        progress.sent += count;
+        const { bets, batches } = settleThrough(inFlight, reply.seq);
+        progress.sent += bets;
         counters.stored = reply.stored;
-        counters.rows += count;
-        counters.batches++;
+        counters.rows += bets;
+        counters.batches += batches;
         stored = reply.stored;
-        this.logger.debug('batch_ack', 'success', { seq: reply.seq, cantidad: count, stored });
+        this.logger.debug('batch_ack', 'success', { seq: reply.seq, batches, cantidad: bets, stored });
       } else if (reply.type === MessageType.BatchRejected) {
         const count = takeInFlight(inFlight, reply.seq);
         progress.rejected += count;
@@ -325,11 +325,33 @@ class RetryLater extends Error {
   override readonly name = 'RetryLater';
 }
 
+/** Takes batch `seq`'s answer off the in-flight batches (seq → bets), returning its bets. */
 function takeInFlight(inFlight: Map<number, number>, seq: number): number {
   const count = inFlight.get(seq);
-  if (count === undefined) throw new ConnectionError(`the central answered batch ${seq}, which is not awaiting an answer`);
+  if (count === undefined) throw notAwaiting(seq);
   inFlight.delete(seq);
   return count;
+}
+
+/**
+ * A BatchAck answers batch `seq` and every earlier one still in flight (the
+ * map keeps them in the order they were sent); `seq` itself must be one.
+ */
+function settleThrough(inFlight: Map<number, number>, seq: number): { bets: number; batches: number } {
+  if (!inFlight.has(seq)) throw notAwaiting(seq);
+  let bets = 0;
+  let batches = 0;
+  for (const [sent, count] of inFlight) {
+    if (sent > seq) break;
+    inFlight.delete(sent);
+    bets += count;
+    batches++;
+  }
+  return { bets, batches };
+}
+
+function notAwaiting(seq: number): ConnectionError {
+  return new ConnectionError(`the central answered batch ${seq}, which is not awaiting an answer`);
 }
 
 /** Narrows a reply to the expected type; an Error frame or anything else ends the session. */

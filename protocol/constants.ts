@@ -1,10 +1,13 @@
 /**
- * Wire constants of the lottery protocol, version 2. The byte-level layout of
+ * Wire constants of the lottery protocol, version 3. The byte-level layout of
  * every message is documented in docs/protocol.md and in each codec's header.
  */
 
-/** 2: BetBatch carries its file position and Welcome the settled position (exact resume). */
-export const PROTOCOL_VERSION = 2;
+/**
+ * 2: BetBatch carries its file position and Welcome the settled position (exact resume).
+ * 3: a BatchAck answers its batch and every earlier one still unanswered (one ack per durable group).
+ */
+export const PROTOCOL_VERSION = 3;
 
 /** Every frame starts with `u8 type` and `u32be bodyLength`. */
 export const HEADER_SIZE = 5;

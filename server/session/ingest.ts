@@ -167,7 +167,10 @@ export class Ingest {
 
   /**
    * Answers in arrival order: waits for the newest pending write to be
-   * durable, then logs every answer up to it in one write and sends them in one.
+   * durable, then logs every answer up to it in one write and sends them in
+   * one. A BatchAck answers its batch and every earlier one still unanswered
+   * (protocol version 3), so each run of stored batches between refusals
+   * gets one ack, for its newest batch.
    */
   async #answerLoop(): Promise<void> {
     const { core } = this;
@@ -191,7 +194,8 @@ export class Ingest {
         const log = (line: string | null) => line !== null && lines.push(line);
         let storedBets = 0;
         let storedBatches = 0;
-        for (const p of pending) {
+        for (let i = 0; i < pending.length; i++) {
+          const p = pending[i];
           if ('refused' in p) {
             const { code, betIndex, reason } = p.refused;
             core.deps.counters.refused(code, 1);
@@ -211,7 +215,9 @@ export class Ingest {
           log(logger.format('INFO', 'apuesta_recibida', 'success', { cantidad: p.count, agency: core.agency }));
           for (const bet of p.bets ?? [])
             log(logger.format('INFO', 'apuesta_almacenada', 'success', { dni: bet.document, numero: bet.number }));
-          answers.push(encodeBatchAck({ type: MessageType.BatchAck, seq: p.seq, stored: p.stored }));
+          const next = pending[i + 1];
+          if (next === undefined || 'refused' in next)
+            answers.push(encodeBatchAck({ type: MessageType.BatchAck, seq: p.seq, stored: p.stored }));
         }
         // Counted once durable (one add for the whole group), before the acks leave.
         if (storedBatches > 0) core.deps.counters.stored(core.agency, storedBets, storedBatches);

@@ -14,6 +14,7 @@ import {
   CLIENT_FRAME_LIMITS,
   decodeMessage,
   FrameDecoder,
+  MessageType,
   SERVER_FRAME_LIMITS,
   type ClientMessage,
   type Frame,
@@ -29,6 +30,9 @@ export interface RawBet {
   readonly number: number;
 }
 
+/** How a batch was answered: by the (cumulative) BatchAck that covered it, or by its own BatchRejected. */
+export type BatchAnswer = Extract<ServerMessage, { type: typeof MessageType.BatchAck | typeof MessageType.BatchRejected }>;
+
 /** More bets than any frame holds: the default batch positions never collide. */
 const MAX_BETS_PER_FRAME = 1000;
 
@@ -36,7 +40,7 @@ const MAX_BETS_PER_FRAME = 1000;
 export const frames = {
   hello(agency: number, opts: { version?: number; flags?: number } = {}): Buffer {
     return new Bytes()
-      .u16(opts.version ?? 2) // version
+      .u16(opts.version ?? 3) // version: 3 (cumulative acks)
       .u16(agency) // agency
       .u8(opts.flags ?? 0) // flags: bit 0 single bet
       .fill(16, 0xab) // nonce
@@ -168,6 +172,26 @@ export class RawPeer {
   /** The next frame, decoded as a server message. */
   async next(timeoutMs?: number): Promise<ServerMessage> {
     return decodeMessage(await this.nextFrame(timeoutMs)) as ServerMessage;
+  }
+
+  /**
+   * Reads answers until batches `first`..`last` are all answered, under the
+   * protocol's rule: answers come in order, a BatchRejected answers its own
+   * batch, a BatchAck its own and every earlier one still unanswered. Returns
+   * each batch's answer: the ack that covered it, or its rejection. Throws on
+   * anything else (another message, a seq out of order or beyond `last`).
+   */
+  async answersThrough(last: number, first = 0): Promise<BatchAnswer[]> {
+    const answers: BatchAnswer[] = [];
+    while (first + answers.length <= last) {
+      const reply = await this.next();
+      const oldest = first + answers.length;
+      if (reply.type === MessageType.BatchRejected && reply.seq === oldest) answers.push(reply);
+      else if (reply.type === MessageType.BatchAck && reply.seq >= oldest && reply.seq <= last)
+        while (first + answers.length <= reply.seq) answers.push(reply);
+      else throw new Error(`batches ${oldest}..${last} unanswered: got ${JSON.stringify(reply)}`);
+    }
+    return answers;
   }
 
   /** Resolves once at least `n` bytes have arrived in total. */

@@ -475,7 +475,8 @@ export async function welcomeWithRetry(
 /**
  * Sends `bets`, the agency's file after the Welcome's settled records (every
  * row a bet), in batches of `size`, all at once (pipelined, seq from 0), then
- * reads one BatchAck per batch; resolves with the agency's stored total.
+ * reads acks until every batch is answered (an ack answers every batch up to
+ * its seq); resolves with the agency's stored total.
  */
 export async function streamBets(
   peer: RawPeer,
@@ -485,16 +486,14 @@ export async function streamBets(
 ): Promise<number> {
   let seq = 0;
   let total = welcome.stored;
-  const outstanding: number[] = [];
   for (let i = 0; i < bets.length; i += size) {
     const batch = bets.slice(i, i + size);
-    outstanding.push(batch.length);
     await peer.write(batchFrame(seq++, batch, welcome.settled + i + batch.length));
   }
-  for (let i = 0; i < outstanding.length; i++) {
-    const reply = await peer.next();
-    if (reply.type !== MessageType.BatchAck || reply.seq !== i)
-      throw new Error(`batch ${i}: expected BatchAck, got ${JSON.stringify(reply)}`);
+  if (seq === 0) return total;
+  const answers = await peer.answersThrough(seq - 1);
+  for (const [i, reply] of answers.entries()) {
+    if (reply.type !== MessageType.BatchAck) throw new Error(`batch ${i}: expected BatchAck, got ${JSON.stringify(reply)}`);
     total = reply.stored;
   }
   return total;

@@ -2,13 +2,14 @@
  * The agency's own behaviours against a real central: single-bet mode from
  * the environment, invalid rows in its file (reported by line, not sent, the
  * run goes on; --strict stops), a central that cannot be reached, an agency
- * the roster does not expect, and (against a scripted central) refused batches.
+ * the roster does not expect, and (against a scripted central) refused
+ * batches, cumulative acks, and an ack for a batch never sent.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import t from 'tap';
-import { encodeBatchRejected, encodeWelcome, encodeWinners, ErrorCode, MessageType } from '../../protocol/index.js';
+import t, { type Test } from 'tap';
+import { encodeBatchAck, encodeBatchRejected, encodeWelcome, encodeWinners, ErrorCode, MessageType } from '../../protocol/index.js';
 import { scriptedCentral } from '../helpers/raw-peer.js';
 import {
   assertLogShape,
@@ -207,6 +208,54 @@ t.test('a client whose batches the central refuses reports them and exits 1', as
   // Contract: exit code 1 means a runtime failure, "rejected data" included.
   t.equal(run.code, 1, 'exits 1: its data was rejected', { stdout: run.stdout });
   assertLogShape(t, run.lines, 'client');
+});
+
+/** A central that welcomes, answers each batch as `onBatch` says, and has no winners. */
+async function ackingCentral(t: Test, onBatch: (seq: number) => Buffer | null) {
+  return scriptedCentral(t, (m) => {
+    if (m.type === MessageType.Hello)
+      return encodeWelcome({ type: MessageType.Welcome, stored: 0, settled: 0, finished: false, drawDone: false });
+    if (m.type === MessageType.BetBatch) return onBatch(m.seq);
+    if (m.type === MessageType.WinnersRequest) return encodeWinners({ type: MessageType.Winners, last: true, documents: [] });
+    return null;
+  });
+}
+
+t.test('one BatchAck for the newest batch answers every batch before it (acks are cumulative)', async (t) => {
+  const dir = workDir(t, 'data');
+  const file = join(dir, 'agency-4.csv');
+  writeFileSync(file, Array.from({ length: 9 }, (_, i) => `Ana,Gómez,4100000${i},1990-05-17,${i}`).join('\n') + '\n');
+  // Batches 0, 1, 2 (4 + 4 + 1 bets): only the last is answered, as a central acks a durable group.
+  const central = await ackingCentral(t, (seq) => (seq === 2 ? encodeBatchAck({ type: MessageType.BatchAck, seq: 2, stored: 9 }) : null));
+  const run = await runClient(t, { id: 4, port: central.port, dataFile: file, batch: 4 });
+  t.equal(run.code, 0, 'the agency exits 0', { stdout: run.stdout, stderr: run.stderr });
+  t.match(
+    findLogs(run.logs, 'summary')[0]?.fields,
+    { sent: '9', batches: '3', rejected: '0' },
+    'the summary counts 3 batches and 9 bets sent',
+  );
+  t.same(
+    central.received.filter((m) => m.type === MessageType.Done).map((m) => m.type === MessageType.Done && m.total),
+    [9],
+    'Done carries the 9 bets acknowledged',
+  );
+  assertLogShape(t, run.lines, 'client');
+});
+
+t.test('a central that acknowledges a batch the agency never sent is a broken connection, not a stored batch', async (t) => {
+  // Fault: a peer that lies (or a stream that went wrong): an ack names seq 7 when batches 0..2 are in flight.
+  const dir = workDir(t, 'data');
+  const file = join(dir, 'agency-5.csv');
+  writeFileSync(file, Array.from({ length: 9 }, (_, i) => `Ana,Gómez,4200000${i},1990-05-17,${i}`).join('\n') + '\n');
+  const central = await ackingCentral(t, (seq) => (seq === 0 ? encodeBatchAck({ type: MessageType.BatchAck, seq: 7, stored: 9 }) : null));
+  const run = await runClient(t, { id: 5, port: central.port, dataFile: file, batch: 4, env: { CLI_LOOP_AMOUNT: '1' } });
+  t.equal(run.code, 1, 'the agency exits 1', { stdout: run.stdout });
+  t.match(
+    findLogs(run.logs, 'agency', 'fail')[0]?.fields,
+    { error: /the central answered batch 7, which is not awaiting an answer/ },
+    'and says which answer was wrong',
+  );
+  t.equal(central.received.filter((m) => m.type === MessageType.Done).length, 0, 'it never says Done to that central');
 });
 
 t.test('SIGTERM while the client retries an unreachable central', async (t) => {

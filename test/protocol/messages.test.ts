@@ -35,7 +35,7 @@ const fixtures: Fixture[] = [
   {
     name: 'Hello',
     limits: CLIENT_FRAME_LIMITS,
-    message: { type: MessageType.Hello, version: 2, agency: 7, singleBet: false, nonce: NONCE },
+    message: { type: MessageType.Hello, version: 3, agency: 7, singleBet: false, nonce: NONCE },
     // Literal bytes, to check the builder itself too (this is the Hello of docs/protocol.md).
     bytes: Buffer.from([
       0x01, //                  type: Hello
@@ -44,7 +44,7 @@ const fixtures: Fixture[] = [
       0x00,
       0x15, // body length: 21
       0x00,
-      0x02, //            version: 2
+      0x03, //            version: 3
       0x00,
       0x07, //            agency: 7
       0x00, //                  flags: none
@@ -255,7 +255,7 @@ t.test('every message type has a fixture', async (t) => {
 
 t.test('the builder writes the same Hello as the literal bytes', async (t) => {
   const built = new Bytes()
-    .u16(2) //     version
+    .u16(3) //     version
     .u16(7) //     agency
     .u8(0) //      flags
     .raw(NONCE) // nonce

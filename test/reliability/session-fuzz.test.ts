@@ -23,7 +23,7 @@
  * must hold, per agency, exactly the bets of acknowledged batches, in order:
  * nothing from rejected, refused, malformed or cut batches, and nothing from
  * a batch the central never answered (the protocol promises each batch one
- * BatchAck or one BatchRejected). At the end the central still answers an
+ * answer: its BatchRejected, or the first BatchAck at or after its seq). At the end the central still answers an
  * echo and no worker failed.
  *
  * The central waits for 65,535 agencies, so the draw never runs here and a
@@ -289,10 +289,10 @@ class Conn {
   }
 
   async hello(badVersion: boolean, single: boolean): Promise<void> {
-    const version = badVersion ? 1 : 2;
+    const version = badVersion ? 2 : 3; // 2 waited for an ack per batch
     await this.send(frames.hello(this.agency, { version, flags: single ? 1 : 0 }), `Hello(v${version}${single ? ', single' : ''})`);
     if (this.phase !== 'greeting') return this.expectError(ErrorCode.UnexpectedMessage, 'a second Hello');
-    if (badVersion) return this.expectError(ErrorCode.UnsupportedVersion, 'Hello version 1');
+    if (badVersion) return this.expectError(ErrorCode.UnsupportedVersion, 'Hello version 2');
     await this.welcomed(await this.next('Hello'), 'Hello');
   }
 
@@ -476,21 +476,27 @@ class Conn {
           Buffer.concat(batches.map((bets, i) => frames.betBatch(first + i, bets, positions[i]))),
           `burst of ${step.n} batches from seq ${first}`,
         );
-        for (let i = 0; i < batches.length; i++) {
-          const bets = batches[i];
-          const reply = await this.next(`burst batch ${first + i}`);
-          if (reply.type !== MessageType.BatchAck || reply.seq !== first + i || reply.stored !== this.m.stored + bets.length) {
+        // An ack answers its batch and every earlier one: the central acks each durable group once.
+        for (let answered = 0; answered < batches.length;) {
+          const oldest = first + answered;
+          const reply = await this.next(`burst batches ${oldest}..${first + batches.length - 1}`);
+          const through = reply.type === MessageType.BatchAck ? reply.seq - first : -1;
+          const expected = this.m.stored + batches.slice(answered, through + 1).reduce((sum, bets) => sum + bets.length, 0);
+          if (reply.type !== MessageType.BatchAck || through < answered || through >= batches.length || reply.stored !== expected) {
             this.fail(
-              `burst batch ${first + i}: expected BatchAck(seq ${first + i}, stored ${this.m.stored + bets.length}), got ${describe(reply)}`,
+              `burst batch ${oldest}: expected a BatchAck for it or a later burst batch, with its stored total, got ${describe(reply)}`,
             );
           }
-          this.m.stored += bets.length;
-          this.m.settled = positions[i]!;
-          this.record(
-            bets.map((b) => keyOf(this.agency, b)),
-            'acked',
-            `burst batch ${first + i}`,
-          );
+          for (; answered <= through; answered++) {
+            const bets = batches[answered];
+            this.m.stored += bets.length;
+            this.m.settled = positions[answered]!;
+            this.record(
+              bets.map((b) => keyOf(this.agency, b)),
+              'acked',
+              `burst batch ${first + answered}`,
+            );
+          }
         }
         this.nextSeq += batches.length;
         return;

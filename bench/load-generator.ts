@@ -9,8 +9,8 @@
  * every connection says Hello and gets its Welcome (stored must be 0). The
  * clock runs from the first batch written to the last BatchAck received;
  * each connection keeps up to --window batches in flight, and an ack answers
- * its seq and every earlier batch (acks are cumulative). Afterwards each agency sends Done(total) and WinnersRequest and reads
- * its winners.
+ * its seq and every earlier batch (acks are cumulative). Afterwards each
+ * agency sends Done(total) and WinnersRequest and reads its winners.
  *
  * draw mode — the draw alone, over bets already in bets.csv:
  *   node dist/bench/load-generator.js --port P --mode draw --agencies 1,2,3

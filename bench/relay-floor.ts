@@ -6,7 +6,8 @@
  * the batches' bodies as they came to one shared file, waits until a sync
  * covers them (one worker syncs for all that wrote before it, as the
  * central's group commit does), and answers the chunk's newest batch with
- * one BatchAck (acks are cumulative), which the main thread writes back. No validation, no CSV lines, no journal, no log.
+ * one BatchAck (acks are cumulative), which the main thread writes back. No
+ * validation, no CSV lines, no journal, no log.
  * Figure 13 puts its CPU per bet beside the central's: what a worker per
  * connection, the relay between threads, the framing, the write and the
  * sync cost on this machine.

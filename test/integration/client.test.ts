@@ -171,27 +171,26 @@ t.test('an agency that is not on the roster is refused, stores nothing, and does
   assertLogShape(t, server.lines(), 'server');
 });
 
+/** A central that welcomes, answers each batch as `onBatch` says, and has no winners. */
+async function batchAnsweringCentral(t: Test, onBatch: (seq: number) => Buffer | null) {
+  return scriptedCentral(t, (m) => {
+    if (m.type === MessageType.Hello)
+      return encodeWelcome({ type: MessageType.Welcome, stored: 0, settled: 0, finished: false, drawDone: false });
+    if (m.type === MessageType.BetBatch) return onBatch(m.seq);
+    if (m.type === MessageType.WinnersRequest) return encodeWinners({ type: MessageType.Winners, last: true, documents: [] });
+    return null;
+  });
+}
+
 t.test('a client whose batches the central refuses reports them and exits 1', async (t) => {
   // The central refuses batches only for reasons a real agency cannot produce
   // (its own check matches the central's), so a scripted central plays that part.
   const dir = workDir(t, 'data');
   const file = join(dir, 'agency-3.csv');
   writeFileSync(file, Array.from({ length: 9 }, (_, i) => `Tarde,Pérez,4000000${i},1990-05-17,7574`).join('\n') + '\n');
-  const central = await scriptedCentral(t, (m) => {
-    if (m.type === MessageType.Hello)
-      return encodeWelcome({ type: MessageType.Welcome, stored: 0, settled: 0, finished: false, drawDone: false });
-    if (m.type === MessageType.BetBatch) {
-      return encodeBatchRejected({
-        type: MessageType.BatchRejected,
-        seq: m.seq,
-        code: ErrorCode.InvalidBet,
-        betIndex: 0,
-        reason: 'refused by the script',
-      });
-    }
-    if (m.type === MessageType.WinnersRequest) return encodeWinners({ type: MessageType.Winners, last: true, documents: [] });
-    return null;
-  });
+  const central = await batchAnsweringCentral(t, (seq) =>
+    encodeBatchRejected({ type: MessageType.BatchRejected, seq, code: ErrorCode.InvalidBet, betIndex: 0, reason: 'refused by the script' }),
+  );
   const run = await runClient(t, { id: 3, port: central.port, dataFile: file, batch: 4 });
   const rejected = findLogs(run.logs, 'batch_rejected', 'fail');
   t.equal(rejected.length, 3, 'each refused batch is reported (4 + 4 + 1 bets)');
@@ -210,23 +209,14 @@ t.test('a client whose batches the central refuses reports them and exits 1', as
   assertLogShape(t, run.lines, 'client');
 });
 
-/** A central that welcomes, answers each batch as `onBatch` says, and has no winners. */
-async function ackingCentral(t: Test, onBatch: (seq: number) => Buffer | null) {
-  return scriptedCentral(t, (m) => {
-    if (m.type === MessageType.Hello)
-      return encodeWelcome({ type: MessageType.Welcome, stored: 0, settled: 0, finished: false, drawDone: false });
-    if (m.type === MessageType.BetBatch) return onBatch(m.seq);
-    if (m.type === MessageType.WinnersRequest) return encodeWinners({ type: MessageType.Winners, last: true, documents: [] });
-    return null;
-  });
-}
-
 t.test('one BatchAck for the newest batch answers every batch before it (acks are cumulative)', async (t) => {
   const dir = workDir(t, 'data');
   const file = join(dir, 'agency-4.csv');
   writeFileSync(file, Array.from({ length: 9 }, (_, i) => `Ana,Gómez,4100000${i},1990-05-17,${i}`).join('\n') + '\n');
   // Batches 0, 1, 2 (4 + 4 + 1 bets): only the last is answered, as a central acks a durable group.
-  const central = await ackingCentral(t, (seq) => (seq === 2 ? encodeBatchAck({ type: MessageType.BatchAck, seq: 2, stored: 9 }) : null));
+  const central = await batchAnsweringCentral(t, (seq) =>
+    seq === 2 ? encodeBatchAck({ type: MessageType.BatchAck, seq: 2, stored: 9 }) : null,
+  );
   const run = await runClient(t, { id: 4, port: central.port, dataFile: file, batch: 4 });
   t.equal(run.code, 0, 'the agency exits 0', { stdout: run.stdout, stderr: run.stderr });
   t.match(
@@ -247,7 +237,9 @@ t.test('a central that acknowledges a batch the agency never sent is a broken co
   const dir = workDir(t, 'data');
   const file = join(dir, 'agency-5.csv');
   writeFileSync(file, Array.from({ length: 9 }, (_, i) => `Ana,Gómez,4200000${i},1990-05-17,${i}`).join('\n') + '\n');
-  const central = await ackingCentral(t, (seq) => (seq === 0 ? encodeBatchAck({ type: MessageType.BatchAck, seq: 7, stored: 9 }) : null));
+  const central = await batchAnsweringCentral(t, (seq) =>
+    seq === 0 ? encodeBatchAck({ type: MessageType.BatchAck, seq: 7, stored: 9 }) : null,
+  );
   const run = await runClient(t, { id: 5, port: central.port, dataFile: file, batch: 4, env: { CLI_LOOP_AMOUNT: '1' } });
   t.equal(run.code, 1, 'the agency exits 1', { stdout: run.stdout });
   t.match(

@@ -11,6 +11,8 @@
  *     centrals acknowledge nothing that did not commit, reconnect, go on;
  *   - the connection to the database hangs (a proxy stops forwarding): the
  *     queries time out, are logged, and the run goes on once it flows again;
+ *   - a COPY's answers come only after its timeout: its connection is
+ *     dropped at once, so the late answers reach nothing;
  *   - a central SIGKILLed again and again and restarted (the crash loop);
  *   - two copies of one agency on two centrals at once: one is refused;
  *   - an unexpected agency, and a central on another lottery's database.
@@ -121,6 +123,31 @@ function scenarios(): void {
     proxy.flow();
     const finals = await awaitAgencies(t, agencies, 300_000, [one.process]);
     await checkEnd(t, pg, data, finals, [one.process]);
+    t.equal(await one.stop(), 0, 'the central stops cleanly');
+  });
+
+  // The fault of a CI run: the COPY's first answer came after its timeout, on a connection still open for
+  // a ROLLBACK, and pg-copy-streams threw on it (TypeError: reading 'sendCopyFail' of null), ending the central.
+  t.test('a COPY whose answers come only after its timeout: the connection is dropped, the central lives, exact', async (t) => {
+    const { pg, data } = await prepare(t);
+    const proxy = await HangingProxy.start(t, pg.port);
+    proxy.hangAnswersAfter('COPY bets_');
+    const one = await central(t, pg, 'central-1', { url: `postgres://postgres@127.0.0.1:${proxy.port}/lottery`, timeout: '2s' });
+    const agencies = runAgencies(t, data, [one.port]);
+    await proxy.answersHung;
+    // The COPY times out 2 s after it was sent; its answers arrive half a second later, on any connection still open.
+    await delay(2500);
+    proxy.flow();
+    await one.waitForLog(
+      (l) => l.action === 'database' && l.result === 'fail' && l.fields['connection'] === 'commit',
+      'the unanswered commit timed out and was logged',
+      30_000,
+    );
+    const finals = await awaitAgencies(t, agencies, 300_000, [one.process]);
+    await checkEnd(t, pg, data, finals, [one.process]);
+    t.equal(one.process.stderr.includes('TypeError'), false, 'nothing was thrown in the central', {
+      stderr: one.process.stderr.slice(-2000),
+    });
     t.equal(await one.stop(), 0, 'the central stops cleanly');
   });
 
@@ -298,10 +325,20 @@ async function checkEnd(t: Test, pg: Postgres, data: Dataset, finals: readonly C
   await Promise.resolve();
 }
 
-/** A TCP proxy to the database that can stop forwarding (a connection that hangs, not one that breaks). */
+/**
+ * A TCP proxy to the database that can stop forwarding (a connection that
+ * hangs, not one that breaks): everything at once (`hang`), or only the
+ * database's answers on the first connection that sends a given text
+ * (`hangAnswersAfter`). What it held back is delivered by `flow`, late.
+ */
 class HangingProxy {
   #hung = false;
+  #marker: Buffer | null = null;
   readonly #held: (() => void)[] = [];
+  readonly #flows: (() => void)[] = [];
+  #answersHung!: () => void;
+  /** Resolves once a connection sent the `hangAnswersAfter` text. */
+  readonly answersHung = new Promise<void>((resolve) => (this.#answersHung = resolve));
 
   private constructor(readonly port: number) {}
 
@@ -310,6 +347,7 @@ class HangingProxy {
     const sockets = new Set<Socket>();
     const server = createServer((client) => {
       const upstream = connect(target, '127.0.0.1');
+      let answersHung = false;
       for (const s of [client, upstream]) {
         sockets.add(s);
         s.on('error', () => undefined);
@@ -318,13 +356,20 @@ class HangingProxy {
           upstream.destroy();
         });
       }
-      const pipe = (from: Socket, to: Socket) =>
-        from.on('data', (chunk: Buffer) => {
-          if (proxy.#hung) proxy.#held.push(() => to.write(chunk));
-          else to.write(chunk);
-        });
-      pipe(client, upstream);
-      pipe(upstream, client);
+      client.on('data', (chunk: Buffer) => {
+        if (proxy.#marker && chunk.includes(proxy.#marker)) {
+          proxy.#marker = null;
+          answersHung = true;
+          proxy.#answersHung();
+        }
+        if (proxy.#hung) proxy.#held.push(() => upstream.write(chunk));
+        else upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (proxy.#hung || answersHung) proxy.#held.push(() => client.write(chunk));
+        else client.write(chunk);
+      });
+      proxy.#flows.push(() => (answersHung = false));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     proxy = new HangingProxy((server.address() as { port: number }).port);
@@ -335,12 +380,18 @@ class HangingProxy {
     return proxy;
   }
 
+  /** From the first connection that sends `text` on, that connection gets no answers until `flow`. */
+  hangAnswersAfter(text: string): void {
+    this.#marker = Buffer.from(text);
+  }
+
   hang(): void {
     this.#hung = true;
   }
 
   flow(): void {
     this.#hung = false;
+    for (const resume of this.#flows) resume();
     for (const send of this.#held.splice(0)) send();
   }
 }

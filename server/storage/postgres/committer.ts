@@ -148,8 +148,10 @@ export class Committer {
       this.onCommitted((performance.now() - started) / 1000);
     } catch (error) {
       // The outcome of a COMMIT that failed is unknown: acknowledge nothing, and let each agency resume from the database.
+      // No ROLLBACK on this connection: after a timeout its query is still in flight, and a late answer
+      // to a COPY crashes pg-copy-streams. Dropping the connection (release below) closes its socket at
+      // once, and the database rolls back what the connection left open.
       broken = error as Error;
-      await client?.query('ROLLBACK').catch(() => undefined);
       const message = `the database did not confirm the write: ${(error as Error).message}`;
       for (const claim of claims) {
         claim.broken = true;
@@ -158,7 +160,7 @@ export class Committer {
       this.onError(error as Error);
       return new Set();
     } finally {
-      client?.release(broken); // a connection that failed is dropped, not reused
+      client?.release(broken); // a connection that failed is dropped (its socket destroyed), not reused
     }
     for (const [claim, entry] of byClaim) {
       claim.settled = entry.settled;

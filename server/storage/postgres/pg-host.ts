@@ -194,10 +194,9 @@ export class PgStoreHost implements StoreHost {
       await client.query('COMMIT');
     } catch (error) {
       broken = error as Error;
-      await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release(broken);
+      client.release(broken); // dropped, not rolled back on: the database rolls back a connection that goes away
     }
     return this.#winners();
   }

@@ -308,14 +308,17 @@ export class Agency {
     return stored;
   }
 
+  /** Waits `ms`, or less when the run is stopped; each wait takes its abort listener off again (a long retry loop adds one per attempt). */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      const { signal } = this;
       const timer = setTimeout(done, ms);
       function done() {
         clearTimeout(timer);
+        signal.removeEventListener('abort', done);
         resolve();
       }
-      this.signal.addEventListener('abort', done, { once: true });
+      signal.addEventListener('abort', done, { once: true });
     });
   }
 }

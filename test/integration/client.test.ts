@@ -142,6 +142,17 @@ t.test('server unreachable', async (t) => {
   assertLogShape(t, run.lines, 'client');
 });
 
+t.test('a long retry loop: each wait takes its abort listener off again (no MaxListenersExceededWarning)', async (t) => {
+  const port = await closedPort();
+  const file = join(workDir(t, 'data'), 'agency-1.csv');
+  writeFileSync(file, 'Ana,Gómez,30111222,1990-05-17,7574\n');
+  // Node warns at the 11th listener on one AbortSignal: 15 waits would have left 15.
+  const run = await runClient(t, { id: 1, port, dataFile: file, loopAmount: 16, loopPeriod: '10ms' });
+  t.equal(run.code, 1, 'exits 1', { stdout: run.stdout, stderr: run.stderr });
+  t.equal(findLogs(run.logs, 'connect', 'in_progress').length, 15, 'fifteen waits between sixteen attempts');
+  t.notMatch(run.stderr, /MaxListenersExceededWarning|Warning/, 'no warning on stderr', { stderr: run.stderr });
+});
+
 t.test('an agency that is not on the roster is refused, stores nothing, and does not count', async (t) => {
   const dir = workDir(t, 'data');
   const first = join(dir, 'agency-1.csv');

@@ -1,9 +1,15 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-concurrent-recompilation
 /**
  * lottery-client: one agency. A thin shell: flags and config, the bet input
  * (file, or one bet from NOMBRE/APELLIDO/DOCUMENTO/NACIMIENTO/NUMERO), the
  * Agency run, signals, exit codes. With common/cli.ts, the only place that
  * calls process.exit.
+ *
+ * The shebang's V8 flag runs the optimising compiler on the thread that
+ * asked for the code instead of a background one: on these two-core VMs
+ * the hand-off cost more CPU than it saved (docs/performance.md, 2026-12-04,
+ * evening). The images' entry points and the benchmark run the program
+ * through this line too (scripts/proc.ts, shebangFlags).
  */
 import { existsSync, statSync } from 'node:fs';
 import { isatty } from 'node:tty';

@@ -5,7 +5,7 @@
  * live process from /proc. No test framework in here: bench/ uses it too.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 /** How long a wait for a line or an exit may take by default (CI runs on two cores, next to everything else). */
 export const DEFAULT_WAIT_MS = 60_000;
@@ -27,6 +27,35 @@ export interface SpawnOptions {
   readonly onLine?: (line: string, at: number) => void;
   /** false: keep only the last stdout lines (a long run's log need not stay in memory). Default true. */
   readonly keepLines?: boolean;
+}
+
+const SHEBANG = /^#!\/usr\/bin\/env -S node((?: +-\S+)+) *$/;
+const shebangs = new Map<string, string[]>();
+
+/**
+ * The Node flags in a program's shebang line (`#!/usr/bin/env -S node
+ * FLAGS`), which it runs with when executed (`npx lottery-client`, the
+ * images' entry points); [] when its first line is not one of those.
+ * NodeProcess starts a program with them, so that the tests and the
+ * benchmark run it as it ships.
+ */
+export function shebangFlags(script: string): string[] {
+  let flags = shebangs.get(script);
+  if (!flags) {
+    const head = Buffer.alloc(256);
+    let fd = -1;
+    try {
+      fd = openSync(script, 'r');
+      const firstLine = head.toString('utf8', 0, readSync(fd, head, 0, head.length, 0)).split('\n')[0];
+      flags = SHEBANG.exec(firstLine)?.[1].trim().split(/ +/) ?? [];
+    } catch {
+      flags = []; // not a file (yet): node reports that itself
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+    shebangs.set(script, flags);
+  }
+  return flags;
 }
 
 /** Every process started here that has not exited yet. */
@@ -81,8 +110,11 @@ export class NodeProcess {
     this.#onLine = options.onLine;
     this.#keepLines = options.keepLines ?? true;
     const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
+    // Node's own flags come first, then the program: it runs with its shebang's flags too.
+    const program = args.find((arg) => !arg.startsWith('-'));
+    const flags = program === undefined ? [] : shebangFlags(program);
     this.startedAt = performance.now();
-    this.child = spawn(command, [...prefix, ...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(command, [...prefix, ...flags, ...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(this);
     this.child.stdout!.setEncoding('utf8').on('data', (text: string) => this.#stdoutLinesIn(this.#stdout.push(text)));
     this.child.stderr!.setEncoding('utf8').on('data', (text: string) => this.#stderrIn(text));

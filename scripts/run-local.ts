@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { shebangFlags } from './proc.js';
 
 const AGENCIES = 5;
 const WINNING_NUMBER = 7574;
@@ -42,9 +43,13 @@ function say(text: string): void {
   process.stdout.write(`local   | ${text}\n`);
 }
 
-/** Starts a node program and relays its output line by line, prefixed with `name`. */
+/** Starts a node program (with its shebang's Node flags) and relays its output line by line, prefixed with `name`. */
 function start(name: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void = () => {}): Proc {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...shebangFlags(join(ROOT, args[0])), ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const prefix = `${name.padEnd(7)} | `;
   createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
     process.stdout.write(prefix + line + '\n');

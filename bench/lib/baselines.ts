@@ -2,7 +2,9 @@
  * The floors the figures are measured against: csv-parse alone
  * (bench/parse-only.ts), the agency's own parsing and encoding without a
  * network, the same frames sent to a sink that only appends them, and the
- * least a central with a worker per connection does for a Hello.
+ * least a central with a worker per connection does for a Hello. The
+ * agency's floors run with the agency's Node flags, the central's with the
+ * central's; csv-parse alone with Node's defaults, unless asked.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,10 +13,11 @@ import { checkExit } from './checks.js';
 import { totalBets, type AgencyInput } from './data.js';
 import { correctnessError } from './report.js';
 import { checkAcked, ingestFlags, runLoadgen, usPerBet } from './loadgen.js';
-import { args, PARSE_ONLY, RELAY_FLOOR, SINK, WELCOME_FLOOR } from './settings.js';
+import { agencyFlags, args, centralFlags, PARSE_ONLY, RELAY_FLOOR, SINK, WELCOME_FLOOR } from './settings.js';
 import { childEnv, runDir, runTimeout, TMP } from './workspace.js';
 
-export type ParseMode = 'parse' | 'encode' | { readonly sendTo: number };
+/** csv-parse alone (with Node's defaults, or with the agency's flags), or one of the agency's floors. */
+export type ParseMode = 'parse' | 'parse with agency flags' | 'encode' | { readonly sendTo: number };
 
 /**
  * Five (or N) parse-only processes at once, in `mode` (csv-parse alone by
@@ -27,10 +30,11 @@ export async function parseRun(
   batch = 200,
 ): Promise<{ wallMs: number; cpuMs: number }> {
   const selfBefore = procStats('self');
-  const flags = ['--batch', String(batch), ...(mode === 'parse' ? [] : mode === 'encode' ? ['--encode'] : ['--send', String(mode.sendTo)])];
+  const node = mode === 'parse' ? [] : agencyFlags();
+  const work = typeof mode === 'object' ? ['--send', String(mode.sendTo)] : mode === 'encode' ? ['--encode'] : [];
   const procs = inputs.map((input) => {
     let rows = -1;
-    const proc = new NodeProcess(`parse-only ${input.agency}`, [PARSE_ONLY, ...flags, input.path], {
+    const proc = new NodeProcess(`parse-only ${input.agency}`, [...node, PARSE_ONLY, '--batch', String(batch), ...work, input.path], {
       cwd: TMP,
       keepLines: false,
       env: childEnv({}),
@@ -102,7 +106,8 @@ export async function transportRun(
  * main thread alone (the loopback connection and the wake-up, no hop).
  */
 export function startWelcomeFloor(oneThread = false): Promise<{ proc: NodeProcess; port: number }> {
-  return startListening(oneThread ? 'welcome floor, one thread' : 'welcome floor', [WELCOME_FLOOR, ...(oneThread ? ['--one-thread'] : [])]);
+  const argv = [...centralFlags(), WELCOME_FLOOR, ...(oneThread ? ['--one-thread'] : [])];
+  return startListening(oneThread ? 'welcome floor, one thread' : 'welcome floor', argv);
 }
 
 /**
@@ -113,7 +118,7 @@ export function startWelcomeFloor(oneThread = false): Promise<{ proc: NodeProces
  */
 export async function relayFloorPerBet(inputs: readonly AgencyInput[]): Promise<{ us: number; kernelUs: number }> {
   const dir = runDir('relay-floor');
-  const floor = await startListening('relay floor', [RELAY_FLOOR, join(dir, 'batches.bin'), String(inputs.length)]);
+  const floor = await startListening('relay floor', [...centralFlags(), RELAY_FLOOR, join(dir, 'batches.bin'), String(inputs.length)]);
   const target = { port: floor.port, stats: () => procStats(floor.proc.pid) };
   try {
     const run = await runLoadgen('relay-floor', target, ingestFlags(inputs), runTimeout(totalBets(inputs)));

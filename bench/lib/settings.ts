@@ -5,6 +5,7 @@
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { shebangFlags } from '../../scripts/proc.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const SERVER_MAIN = join(ROOT, 'dist', 'server', 'main.js');
@@ -14,6 +15,9 @@ export const LOAD_GENERATOR = join(ROOT, 'dist', 'bench', 'load-generator.js');
 export const SINK = join(ROOT, 'dist', 'bench', 'sink.js');
 export const WELCOME_FLOOR = join(ROOT, 'dist', 'bench', 'welcome-floor.js');
 export const RELAY_FLOOR = join(ROOT, 'dist', 'bench', 'relay-floor.js');
+/** The Node flags the agency and the central run with (their shebangs, which NodeProcess follows): their floors run with them too. */
+export const agencyFlags = (): string[] => shebangFlags(CLIENT_MAIN);
+export const centralFlags = (): string[] => shebangFlags(SERVER_MAIN);
 export const REFERENCE_DIR = resolve(ROOT, '..', 'shared', 'data');
 export const REFERENCE_BETS = 78_697;
 

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { shebangFlags } from '../../scripts/proc.js';
 
 type Tap = Test;
 
@@ -454,7 +455,13 @@ t.test('images: multi-stage output only, user node, exec-form entry points, noth
       Config: { User: string; Entrypoint: string[] | null; Env: string[]; WorkingDir: string };
     };
     t.equal(info.Config.User, 'node', `${image}: runs as node`);
-    t.same(info.Config.Entrypoint, ['node', program], `${image}: exec-form entry point, node is PID 1`);
+    t.same(info.Config.Entrypoint, [program], `${image}: exec-form entry point, the program run through its shebang`);
+    const shebang = await docker('run', '--rm', '--entrypoint', 'head', image, '-n', '1', program);
+    t.equal(
+      shebang.trim(),
+      readFileSync(join(repo, program), 'utf8').split('\n')[0],
+      `${image}: the build's shebang line, Node flags and all`,
+    );
     for (const setting of env) t.ok(info.Config.Env.includes(setting), `${image}: ${setting}`);
     const listing = await docker(
       'run',
@@ -552,6 +559,11 @@ t.test('0 agencies: the server alone starts, answers the echo check, stops with 
     'server config line',
   );
   await new Promise((r) => setTimeout(r, 500));
+  // Through the entry point's shebang, env exec-ed node: PID 1 is node with the program's flags, and gets the SIGTERM.
+  const pid1 = (await co.mustCompose('exec', '-T', 'server', 'cat', '/proc/1/cmdline')).split('\0').slice(0, -1);
+  t.equal(pid1[0], 'node', 'PID 1 is node');
+  t.same(pid1.slice(1, -1), shebangFlags(join(repo, 'dist/server/main.js')), "with the program's flags", { pid1 });
+  t.match(pid1.at(-1), /(^|\/)dist\/server\/main\.js$/, 'running the central');
   for (const shell of ['sh', 'bash']) {
     const r = await exec(shell, [join(co.dir, 'validate-echo-server.sh')], { cwd: co.dir, timeoutMs: 30_000 });
     t.equal(r.stdout, 'action: test_echo_server | result: success\n', `${shell}: our server passes the echo check`);

@@ -18,6 +18,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
+import { shebangFlags } from '../../scripts/proc.js';
 import {
   assertLogShape,
   CLIENT_MAIN,
@@ -108,7 +109,8 @@ t.test('on a pseudo-terminal: a bar redrawn to 100%, log lines intact', { skip: 
 
   // -q quiet, -f flush at once, -e the child's exit code, -c the command; the typescript goes nowhere.
   const env = cleanEnv({ CLI_ID: '1', CLI_SERVER_ADDRESS: `127.0.0.1:${proxy}`, CLI_DATA_FILE: file, CLI_LOOP_PERIOD: '100ms' });
-  const child = spawn('script', ['-qfec', `'${process.execPath}' '${CLIENT_MAIN}'`, '/dev/null'], {
+  const node = [process.execPath, ...shebangFlags(CLIENT_MAIN), CLIENT_MAIN].map((word) => `'${word}'`).join(' ');
+  const child = spawn('script', ['-qfec', node, '/dev/null'], {
     cwd: dir,
     env,
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -193,7 +193,9 @@ t.test(
       sent += frame.length;
       if (!socket.write(frame)) {
         // Wait for the server to take more, but not forever: it may (rightly) stop reading.
-        await Promise.race([once(socket, 'drain'), delay(250)]);
+        // The abort takes the wait's listeners off when the delay wins (they would pile up on the socket).
+        const gaveUp = new AbortController();
+        await Promise.race([once(socket, 'drain', { signal: gaveUp.signal }), delay(250)]).finally(() => gaveUp.abort());
         peak = Math.max(peak, rssMb(serverPid));
       }
     }

@@ -84,7 +84,7 @@ t.test('the agency executed itself: node with its flags, the usual exit code', a
     t,
     CLIENT_MAIN,
     [],
-    { CLI_ID: '1', CLI_SERVER_ADDRESS: `127.0.0.1:${port}`, CLI_DATA_FILE: data, CLI_LOOP_AMOUNT: '2', CLI_LOOP_PERIOD: '1s' },
+    { CLI_ID: '1', CLI_SERVER_ADDRESS: `127.0.0.1:${port}`, CLI_DATA_FILE: data, CLI_LOOP_AMOUNT: '2', CLI_LOOP_PERIOD: '3s' },
     /action: connect \| result: in_progress/,
   );
   await run.readyLine;

@@ -5,7 +5,7 @@
  * live process from /proc. No test framework in here: bench/ uses it too.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 /** How long a wait for a line or an exit may take by default (CI runs on two cores, next to everything else). */
 export const DEFAULT_WAIT_MS = 60_000;
@@ -42,17 +42,13 @@ const shebangs = new Map<string, string[]>();
 export function shebangFlags(script: string): string[] {
   let flags = shebangs.get(script);
   if (!flags) {
-    const head = Buffer.alloc(256);
-    let fd = -1;
+    let firstLine = '';
     try {
-      fd = openSync(script, 'r');
-      const firstLine = head.toString('utf8', 0, readSync(fd, head, 0, head.length, 0)).split('\n')[0];
-      flags = SHEBANG.exec(firstLine)?.[1].trim().split(/ +/) ?? [];
+      firstLine = readFileSync(script, 'utf8').slice(0, 256).split('\n')[0];
     } catch {
-      flags = []; // not a file (yet): node reports that itself
-    } finally {
-      if (fd >= 0) closeSync(fd);
+      // not a file: node reports that itself
     }
+    flags = SHEBANG.exec(firstLine)?.[1].trim().split(/ +/) ?? [];
     shebangs.set(script, flags);
   }
   return flags;
@@ -110,7 +106,7 @@ export class NodeProcess {
     this.#onLine = options.onLine;
     this.#keepLines = options.keepLines ?? true;
     const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
-    // Node's own flags come first, then the program: it runs with its shebang's flags too.
+    // Node's own flags come first (as --flag=value), then the program: it runs with its shebang's flags too.
     const program = args.find((arg) => !arg.startsWith('-'));
     const flags = program === undefined ? [] : shebangFlags(program);
     this.startedAt = performance.now();

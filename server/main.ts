@@ -5,11 +5,8 @@
  * (with common/cli.ts) that calls process.exit: the Central is handed a way
  * to end the process for its storage fail-stop.
  *
- * The shebang's V8 flag runs the optimising compiler on the thread that
- * asked for the code instead of a background one: on these two-core VMs
- * the hand-off cost more CPU than it saved (docs/performance.md, 2026-12-04,
- * evening). The images' entry points and the benchmark run the central (and its workers: a V8 flag is the process's)
- * through this line too (scripts/proc.ts, shebangFlags).
+ * The shebang's V8 flag is the agency's (client/main.ts says why); a V8
+ * flag is the process's, so the connection workers run with it too.
  */
 import type { Command } from 'commander';
 import { buildConfig, parseFlags, runMain } from '../common/cli.js';
